@@ -1,0 +1,114 @@
+"""The `evalgate` command. Heavy imports stay inside commands so `--help` is instant."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from evalgate import __version__
+from evalgate.errors import EXIT_INTERNAL, EvalgateError, ValidationFailed
+
+app = typer.Typer(
+    name="evalgate",
+    help="Evaluation-first CI gate and regression harness for fine-tuned LLMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", "-p", help="The params file (DVC's params.yaml).", dir_okay=False)
+]
+
+
+def user_errors(fn: F) -> F:
+    """Turn user errors into one clean line each and their exit code; bugs keep tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from evalgate.ui import console
+
+        try:
+            return fn(*args, **kwargs)
+        except ValidationFailed as exc:
+            for line in exc.problems:
+                console.print(line, markup=False, highlight=False)
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except EvalgateError as exc:
+            for line in str(exc).splitlines():
+                console.print(f"[red]error:[/red] {line}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"evalgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Evaluation-first CI gate and regression harness for fine-tuned LLMs."""
+
+
+@app.command()
+@user_errors
+def prepare(
+    params: ParamsOption = Path("params.yaml"),
+    metrics: Annotated[Path, typer.Option(help="Where to write the DVC metrics of this stage.")] = Path(
+        "metrics/prepare.json"
+    ),
+) -> None:
+    """Validate, normalise, de-duplicate and split the training data; write a hashed manifest."""
+    from evalgate.artifacts import write_json_atomic
+    from evalgate.config import load_params
+    from evalgate.data.prepare import run_prepare
+    from evalgate.ui import console
+
+    cfg = load_params(params)
+    result = run_prepare(cfg)
+    m = result.manifest
+    counts = m["counts"]
+    write_json_atomic(
+        metrics,
+        {"schema_version": 1, "dataset_sha256": m["dataset_sha256"], "prepare": counts},
+    )
+    for problem in result.problems:
+        console.print(f"skipped {problem}", markup=False)
+    console.print(
+        f"[green]prepared[/green] {counts['train']:,} train + {counts['val']:,} val records "
+        f"({counts['invalid']} invalid, {counts['exact_duplicates']} exact and {counts['near_duplicates']} near "
+        f"duplicates, {counts['contradictions']} contradictions, {counts['leakage']} leaked) -> "
+        f"{result.output_dir}/  dataset sha256 {m['dataset_sha256'][:12]}"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print(
+            "evalgate: internal error (a bug, not a problem with your input); please report it with the traceback above",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INTERNAL)

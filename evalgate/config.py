@@ -1,0 +1,92 @@
+"""Typed configuration: `params.yaml` (DVC's params file) validated once, at load."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from evalgate.yamlconf import StrictModel, load_model
+
+DEFAULT_PARAMS = Path("params.yaml")
+InputFormat = Literal["auto", "alpaca", "chat", "prompt_completion"]
+
+
+class ModelParams(StrictModel):
+    base: str = Field(
+        "smollm2-135m-instruct",
+        description="Built-in name, local Hugging Face directory, GGUF file or hub id.",
+    )
+    revision: str | None = Field(None, description="Hub revision, for hub ids only.")
+
+
+class InputSpec(StrictModel):
+    path: str = Field(description="A JSONL file or a glob of them, relative to the repo root.")
+    format: InputFormat = Field("auto", description="Record format; 'auto' detects per file.")
+
+
+class NearDedupParams(StrictModel):
+    enabled: bool = True
+    shingle_size: int = Field(5, ge=1, le=64, description="Characters per shingle.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
+    threshold: float = Field(0.85, gt=0.0, le=1.0, description="Jaccard similarity to call two records near-duplicates.")
+    seed: int = Field(1, ge=0)
+
+
+class LeakageParams(StrictModel):
+    enabled: bool = True
+    threshold: float = Field(0.85, gt=0.0, le=1.0, description="Jaccard similarity between a training prompt and a golden-set prompt that counts as leakage.")
+
+
+class SplitParams(StrictModel):
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    salt: str = Field("evalgate-split-v1", min_length=1, description="Changing it reshuffles the split.")
+
+
+class PrepareParams(StrictModel):
+    inputs: list[InputSpec] = Field(min_length=1)
+    output_dir: str = "data/prepared"
+    max_tokens: int = Field(2048, ge=8, description="Longest record allowed, in base-model tokens of the rendered chat.")
+    on_invalid: Literal["fail", "skip"] = "fail"
+    contradictions: Literal["drop_all", "keep_first", "report", "fail"] = Field(
+        "drop_all",
+        description="Records with the same prompt but different answers: drop them all, keep the first, keep all and report, or fail.",
+    )
+    near_dedup: NearDedupParams = NearDedupParams()
+    leakage: LeakageParams = LeakageParams()
+    split: SplitParams = SplitParams()
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _paths_as_specs(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"path": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+class Params(StrictModel):
+    model: ModelParams = ModelParams()
+    tasks_dir: str = "tasks"
+    prepare: PrepareParams
+
+    @model_validator(mode="after")
+    def _relative_paths(self) -> Params:
+        for i, spec in enumerate(self.prepare.inputs):
+            if Path(spec.path).is_absolute():
+                raise ValueError(f"prepare.inputs[{i}].path must be relative to the repo root, got {spec.path}")
+        return self
+
+
+def load_params(path: Path = DEFAULT_PARAMS) -> Params:
+    return load_model(path, Params)
+
+
+def cache_dir() -> Path:
+    """Where converted models and other content-addressed caches live."""
+    env = os.environ.get("EVALGATE_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "evalgate"

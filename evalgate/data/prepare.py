@@ -1,0 +1,334 @@
+"""The `prepare` stage: validate, normalise, de-duplicate, remove leakage, split, hash.
+
+Nothing is written until every record has been checked; then all outputs are written
+atomically, the manifest last (it holds the hashes of the others).
+"""
+
+from __future__ import annotations
+
+import glob
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalgate import __version__
+from evalgate.artifacts import (
+    jsonl_bytes,
+    package_versions,
+    sha256_bytes,
+    sha256_file,
+    sha256_json,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from evalgate.config import Params, PrepareParams
+from evalgate.data import dedup
+from evalgate.data.minhash import NearDuplicateIndex, Sketcher
+from evalgate.data.records import Problem, Record, read_file
+from evalgate.data.split import assign_split
+from evalgate.errors import ConfigError, ValidationFailed
+from evalgate.models import load_tokenizer, resolve_base, tokenizer_sha256
+from evalgate.prompts import count_tokens, render_chats
+from evalgate.tasks import golden_sha256, load_golden, load_tasks
+from evalgate.ui import info, track, warn
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+OUTPUT_FILES = ("train.jsonl", "val.jsonl", "rejects.jsonl", MANIFEST)
+RENDER_BATCH = 512
+
+
+@dataclass
+class Removal:
+    record: Record
+    reason: str
+    detail: str
+    related: str | None = None
+    similarity: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.record.id,
+            "source": self.record.where,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+        if self.related is not None:
+            out["related"] = self.related
+        if self.similarity is not None:
+            out["similarity"] = round(self.similarity, 4)
+        return out
+
+
+@dataclass
+class InputFile:
+    path: Path
+    display: str
+    declared: str
+    format: str | None = None
+    records: int = 0
+    invalid: int = 0
+    sha256: str = ""
+
+
+@dataclass
+class PrepareResult:
+    output_dir: Path
+    manifest: dict[str, Any]
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _expand_inputs(params: PrepareParams, root: Path) -> list[InputFile]:
+    files: list[InputFile] = []
+    seen: set[Path] = set()
+    for i, spec in enumerate(params.inputs):
+        matches = sorted(glob.glob(str(root / spec.path))) if glob.has_magic(spec.path) else [str(root / spec.path)]
+        matches = [m for m in matches if Path(m).is_file()]
+        if not matches:
+            raise ConfigError(
+                f"params.yaml: prepare.inputs[{i}].path: {spec.path} matches no file; "
+                "fix the path or add the data file"
+            )
+        for match in matches:
+            path = Path(match).resolve()
+            if path in seen:
+                continue
+            seen.add(path)
+            display = str(Path(match).relative_to(root)) if Path(match).is_relative_to(root) else match
+            files.append(InputFile(Path(match), display, spec.format))
+    return files
+
+
+def _check_ids(records: list[Record]) -> list[Problem]:
+    first: dict[str, Record] = {}
+    problems = []
+    for rec in records:
+        if not rec.explicit_id:
+            continue
+        if rec.id in first:
+            problems.append(Problem(rec.file, rec.line, f"duplicate id '{rec.id}' (first seen at {first[rec.id].where})"))
+        else:
+            first[rec.id] = rec
+    return problems
+
+
+def _count_tokens(records: list[Record], tokenizer: Any) -> None:
+    batches = range(0, len(records), RENDER_BATCH)
+    for start in track(batches, "Counting tokens", total=len(batches)):
+        chunk = records[start : start + RENDER_BATCH]
+        texts = render_chats(tokenizer, [r.messages for r in chunk])
+        for rec, n in zip(chunk, count_tokens(tokenizer, texts), strict=True):
+            rec.n_tokens = n
+
+
+def _remove_exact(records: list[Record]) -> tuple[list[Record], list[Removal]]:
+    kept, removed, first = [], [], {}
+    for rec in records:
+        key = dedup.exact_key(rec.messages)
+        if key in first:
+            removed.append(Removal(rec, "exact_duplicate", f"same normalised text as {first[key].where}", first[key].id, 1.0))
+        else:
+            first[key] = rec
+            kept.append(rec)
+    return kept, removed
+
+
+def _contradictions(records: list[Record], policy: str) -> tuple[list[Record], list[Removal], list[dict[str, Any]]]:
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for rec in records:
+        groups[dedup.prompt_key(rec.messages)].append(rec)
+    conflicts = [g for g in groups.values() if len(g) > 1]
+    report = [
+        {"ids": [r.id for r in g], "sources": [r.where for r in g], "policy": policy}
+        for g in conflicts
+    ]
+    if policy == "fail" and conflicts:
+        lines = [
+            f"{g[1].where}: contradiction: same prompt as {g[0].where} with a different answer"
+            for g in conflicts
+        ]
+        raise ValidationFailed(
+            f"{len(conflicts)} prompts have contradicting answers; fix the data or set "
+            "prepare.contradictions to drop_all, keep_first or report in params.yaml",
+            lines,
+        )
+    if policy == "report":
+        return records, [], report
+    drop: dict[int, Removal] = {}
+    for g in conflicts:
+        victims = g if policy == "drop_all" else g[1:]
+        for rec in victims:
+            others = ", ".join(r.where for r in g if r is not rec)
+            drop[id(rec)] = Removal(rec, "contradiction", f"same prompt as {others} with a different answer", g[0].id if rec is not g[0] else g[1].id)
+    return [r for r in records if id(r) not in drop], list(drop.values()), report
+
+
+def _remove_leakage(
+    records: list[Record], golden: list[tuple[str, str, str]], params: PrepareParams
+) -> tuple[list[Record], list[Removal]]:
+    """Drop training records whose user text near-duplicates a golden-set prompt."""
+    if not golden or not params.leakage.enabled:
+        return records, []
+    nd = params.near_dedup
+    sketcher = Sketcher(nd.shingle_size, nd.num_perm, nd.seed)
+    index = NearDuplicateIndex(sketcher, params.leakage.threshold)
+    golden_sigs = sketcher.signatures([text for _, _, text in golden])
+    for (task, item_id, _), sig in zip(golden, golden_sigs, strict=True):
+        index.insert(f"{task}/{item_id}", sig)
+    exact = {text: f"{task}/{item_id}" for task, item_id, text in golden}
+    sigs = sketcher.signatures([dedup.user_text(r.messages) for r in records])
+    kept, removed = [], []
+    for rec, sig in zip(track(records, "Checking leakage"), sigs, strict=True):
+        text = dedup.user_text(rec.messages)
+        hit = (exact[text], 1.0) if text in exact else index.match(sig)
+        if hit is None:
+            kept.append(rec)
+        else:
+            removed.append(Removal(rec, "leakage", f"prompt near-duplicates golden item {hit[0]}", str(hit[0]), hit[1]))
+    return kept, removed
+
+
+def _remove_near(records: list[Record], params: PrepareParams) -> tuple[list[Record], list[Removal]]:
+    nd = params.near_dedup
+    if not nd.enabled:
+        return records, []
+    sketcher = Sketcher(nd.shingle_size, nd.num_perm, nd.seed)
+    sigs = sketcher.signatures([dedup.near_text(r.messages) for r in records])
+    index = NearDuplicateIndex(sketcher, nd.threshold)
+    kept, removed = [], []
+    for i, (rec, sig) in enumerate(zip(track(records, "Near-duplicates"), sigs, strict=True)):
+        hit = index.match(sig)
+        if hit is None:
+            index.insert(i, sig)
+            kept.append(rec)
+        else:
+            other = records[int(hit[0])]  # type: ignore[call-overload]
+            removed.append(Removal(rec, "near_duplicate", f"near-duplicate of {other.where}", other.id, hit[1]))
+    return kept, removed
+
+
+def _token_stats(lengths: list[int]) -> dict[str, Any]:
+    if not lengths:
+        return {"count": 0}
+    arr = np.asarray(lengths)
+    pct = {f"p{q}": int(np.percentile(arr, q, method="nearest")) for q in (50, 90, 95, 99)}
+    return {
+        "count": len(lengths),
+        "total": int(arr.sum()),
+        "min": int(arr.min()),
+        "mean": round(float(statistics.fmean(lengths)), 2),
+        **pct,
+        "max": int(arr.max()),
+    }
+
+
+def run_prepare(params: Params, root: Path = Path(".")) -> PrepareResult:
+    p = params.prepare
+    out_dir = root / p.output_dir
+    inputs = _expand_inputs(p, root)
+    ref = resolve_base(params.model.base, params.model.revision)
+    tokenizer = load_tokenizer(ref)
+
+    records: list[Record] = []
+    problems: list[Problem] = []
+    for spec in inputs:
+        recs, probs, fmt = read_file(spec.path, spec.display, spec.declared)
+        spec.format, spec.records, spec.invalid, spec.sha256 = fmt, len(recs), len(probs), sha256_file(spec.path)
+        records += recs
+        problems += probs
+    info(f"read {len(records) + len(problems):,} records from {len(inputs)} file(s)")
+
+    problems += _check_ids(records)
+    bad_ids = {(pr.file, pr.line) for pr in problems}
+    records = [r for r in records if (r.file, r.line) not in bad_ids]
+
+    _count_tokens(records, tokenizer)
+    too_long = [r for r in records if r.n_tokens > p.max_tokens]
+    problems += [
+        Problem(r.file, r.line, f"record has {r.n_tokens} tokens, over the limit prepare.max_tokens={p.max_tokens}")
+        for r in too_long
+    ]
+    order = {spec.display: i for i, spec in enumerate(inputs)}
+    problems.sort(key=lambda pr: (order.get(pr.file, len(order)), pr.line))
+    if problems and p.on_invalid == "fail":
+        raise ValidationFailed(
+            f"{len(problems)} invalid record(s); fix them, or set prepare.on_invalid: skip in params.yaml "
+            "to write the valid ones and a rejects file",
+            [str(pr) for pr in problems],
+        )
+    long_ids = {id(r) for r in too_long}
+    records = [r for r in records if id(r) not in long_ids]
+
+    tasks = load_tasks(root / params.tasks_dir) if (root / params.tasks_dir).exists() else []
+    golden: list[tuple[str, str, str]] = []
+    golden_meta = []
+    for task in tasks:
+        items = load_golden(task)
+        golden += [(task.name, it.id, dedup.user_text(it.messages)) for it in items]
+        golden_meta.append({"task": task.name, "path": task.spec.golden_set, "sha256": golden_sha256(task), "items": len(items)})
+    if p.leakage.enabled and not golden:
+        warn(f"no golden sets found under {params.tasks_dir}/: leakage check has nothing to compare against")
+
+    records, exact_removed = _remove_exact(records)
+    records, contra_removed, contradictions = _contradictions(records, p.contradictions)
+    records, leak_removed = _remove_leakage(records, golden, p)
+    records, near_removed = _remove_near(records, p)
+    if not records:
+        raise ValidationFailed("no records left after validation and de-duplication; nothing to train on", [])
+
+    split = {r.id: assign_split(dedup.exact_key(r.messages), p.split) for r in records}
+    train = [r.canonical() for r in records if split[r.id] == "train"]
+    val = [r.canonical() for r in records if split[r.id] == "val"]
+    removals = exact_removed + contra_removed + leak_removed + near_removed
+    rejects = [{"source": str(pr), "file": pr.file, "line": pr.line, "reason": pr.reason, "raw": pr.raw} for pr in problems]
+
+    blobs = {"train.jsonl": jsonl_bytes(train), "val.jsonl": jsonl_bytes(val), "rejects.jsonl": jsonl_bytes(rejects)}
+    hashes = {name: sha256_bytes(data) for name, data in blobs.items()}
+    fmt_mix: dict[str, int] = defaultdict(int)
+    for r in records:
+        fmt_mix[r.format] += 1
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "evalgate.prepare.manifest",
+        "dataset_sha256": sha256_json({"train": hashes["train.jsonl"], "val": hashes["val.jsonl"]}),
+        "files": {
+            name: {"sha256": hashes[name], "records": n}
+            for name, n in (("train.jsonl", len(train)), ("val.jsonl", len(val)), ("rejects.jsonl", len(rejects)))
+        },
+        "inputs": [
+            {"path": s.display, "sha256": s.sha256, "format": s.format, "declared_format": s.declared, "records": s.records, "invalid": s.invalid}
+            for s in inputs
+        ],
+        "golden_sets": golden_meta,
+        "base_model": {"spec": ref.spec, "tokenizer_sha256": tokenizer_sha256(ref)},
+        "params": p.model_dump(mode="json"),
+        "params_sha256": sha256_json(p.model_dump(mode="json")),
+        "counts": {
+            "read": len(records) + len(removals) + len(problems),
+            "invalid": len(problems),
+            "exact_duplicates": len(exact_removed),
+            "contradictions": len(contradictions),
+            "contradiction_removed": len(contra_removed),
+            "leakage": len(leak_removed),
+            "near_duplicates": len(near_removed),
+            "kept": len(records),
+            "train": len(train),
+            "val": len(val),
+        },
+        "format_mix": dict(sorted(fmt_mix.items())),
+        "token_lengths": _token_stats([r.n_tokens for r in records]),
+        "removals": [rm.as_dict() for rm in removals],
+        "contradictions": contradictions,
+        "provenance": {
+            "evalgate_version": __version__,
+            "packages": package_versions(["datasketch", "tokenizers", "transformers", "numpy"]),
+        },
+    }
+    for name, data in blobs.items():
+        write_bytes_atomic(out_dir / name, data)
+    write_json_atomic(out_dir / MANIFEST, manifest)
+    return PrepareResult(out_dir, manifest, problems)
