@@ -48,5 +48,9 @@ def count_tokens(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> li
     """Token counts of already-rendered texts (special tokens are part of the template)."""
     if not texts:
         return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and hasattr(backend, "encode_batch_fast"):
+        # Same ids as tokenizer(...), without offsets and Python-side conversion.
+        return [len(e.ids) for e in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
     encoded = tokenizer(list(texts), add_special_tokens=False, return_attention_mask=False)
     return [len(ids) for ids in encoded["input_ids"]]

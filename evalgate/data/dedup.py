@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 
 from evalgate.artifacts import sha256_json
 from evalgate.prompts import Message
 
-_SPACE = re.compile(r"\s+")
+Normalised = list[tuple[str, str]]
 
 
 def normalise(text: str) -> str:
     """NFKC, case-folded, whitespace collapsed: formatting differences do not make a new example."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def exact_key(messages: Sequence[Message]) -> str:
-    return sha256_json([[m["role"], normalise(m["content"])] for m in messages])
+def normalised(messages: Sequence[Message]) -> Normalised:
+    return [(m["role"], normalise(m["content"])) for m in messages]
 
 
-def prompt_key(messages: Sequence[Message]) -> str:
+def exact_key(norm: Normalised) -> str:
+    return sha256_json(norm)
+
+
+def prompt_key(norm: Normalised) -> str:
     """Everything before the final answer: the same key with different answers is a contradiction."""
-    return exact_key(messages[:-1])
+    return sha256_json(norm[:-1])
 
 
-def near_text(messages: Sequence[Message]) -> str:
-    return "\n".join(f"{m['role']}: {normalise(m['content'])}" for m in messages)
+def near_text(norm: Normalised) -> str:
+    return "\n".join(f"{role}: {content}" for role, content in norm)
 
 
-def user_text(messages: Sequence[Message]) -> str:
+def user_text(norm: Normalised) -> str:
     """What a user asks: compared with golden-set prompts to find leakage."""
-    return "\n".join(normalise(m["content"]) for m in messages if m["role"] == "user")
+    return "\n".join(content for role, content in norm if role == "user")

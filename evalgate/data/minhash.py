@@ -99,9 +99,24 @@ class Sketcher:
         return out
 
     def minhash(self, signature: np.ndarray) -> MinHash:
+        """A full datasketch MinHash of a signature (for interoperability and tests)."""
         return MinHash(
             seed=self.seed, hashvalues=signature, permutations=self.permutations, scheme="affine32"
         )
+
+
+class _Sketch:
+    """What MinHashLSH reads from a MinHash (hash values, length, scheme), without the
+    per-object validation that dominated the index's run time when building real MinHash objects."""
+
+    __slots__ = ("hashvalues",)
+    scheme = "affine32"
+
+    def __init__(self, hashvalues: np.ndarray):
+        self.hashvalues = hashvalues
+
+    def __len__(self) -> int:
+        return len(self.hashvalues)
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -121,7 +136,7 @@ class NearDuplicateIndex:
     def match(self, signature: np.ndarray) -> tuple[Hashable, float] | None:
         """The most similar indexed key (earliest on ties, so set order never matters)."""
         hits = []
-        for key in self.lsh.query(self.sketcher.minhash(signature)):
+        for key in self.lsh.query(_Sketch(signature)):
             sim = estimated_jaccard(signature, self.signatures[key])
             if sim >= self.threshold:
                 hits.append((-sim, self.order[key], key))
@@ -131,6 +146,6 @@ class NearDuplicateIndex:
         return key, -neg_sim
 
     def insert(self, key: Hashable, signature: np.ndarray) -> None:
-        self.lsh.insert(key, self.sketcher.minhash(signature), check_duplication=False)
+        self.lsh.insert(key, _Sketch(signature), check_duplication=False)  # type: ignore[arg-type]
         self.signatures[key] = signature
         self.order[key] = len(self.order)

@@ -117,18 +117,35 @@ def _check_ids(records: list[Record]) -> list[Problem]:
 
 
 def _count_tokens(records: list[Record], tokenizer: Any) -> None:
-    batches = range(0, len(records), RENDER_BATCH)
-    for start in track(batches, "Counting tokens", total=len(batches)):
-        chunk = records[start : start + RENDER_BATCH]
-        texts = render_chats(tokenizer, [r.messages for r in chunk])
-        for rec, n in zip(chunk, count_tokens(tokenizer, texts), strict=True):
-            rec.n_tokens = n
+    """Render every chat with the model's template and count its tokens.
+
+    Rendering (Jinja, holds the GIL) and tokenising (Rust, releases it) overlap: the next
+    batch is rendered while a worker thread tokenises the previous one.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, len(records), RENDER_BATCH)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for start in track(starts, "Counting tokens", total=len(starts)):
+            chunk = records[start : start + RENDER_BATCH]
+            texts = render_chats(tokenizer, [r.messages for r in chunk])
+            if pending is not None:
+                _assign_counts(*pending[0], pending[1].result())
+            pending = ((chunk,), pool.submit(count_tokens, tokenizer, texts))
+        if pending is not None:
+            _assign_counts(*pending[0], pending[1].result())
+
+
+def _assign_counts(chunk: list[Record], counts: list[int]) -> None:
+    for rec, n in zip(chunk, counts, strict=True):
+        rec.n_tokens = n
 
 
 def _remove_exact(records: list[Record]) -> tuple[list[Record], list[Removal]]:
     kept, removed, first = [], [], {}
     for rec in records:
-        key = dedup.exact_key(rec.messages)
+        key = rec.content_key
         if key in first:
             removed.append(Removal(rec, "exact_duplicate", f"same normalised text as {first[key].where}", first[key].id, 1.0))
         else:
@@ -140,7 +157,7 @@ def _remove_exact(records: list[Record]) -> tuple[list[Record], list[Removal]]:
 def _contradictions(records: list[Record], policy: str) -> tuple[list[Record], list[Removal], list[dict[str, Any]]]:
     groups: dict[str, list[Record]] = defaultdict(list)
     for rec in records:
-        groups[dedup.prompt_key(rec.messages)].append(rec)
+        groups[dedup.prompt_key(rec.norm)].append(rec)
     conflicts = [g for g in groups.values() if len(g) > 1]
     report = [
         {"ids": [r.id for r in g], "sources": [r.where for r in g], "policy": policy}
@@ -180,10 +197,10 @@ def _remove_leakage(
     for (task, item_id, _), sig in zip(golden, golden_sigs, strict=True):
         index.insert(f"{task}/{item_id}", sig)
     exact = {text: f"{task}/{item_id}" for task, item_id, text in golden}
-    sigs = sketcher.signatures([dedup.user_text(r.messages) for r in records])
+    sigs = sketcher.signatures([dedup.user_text(r.norm) for r in records])
     kept, removed = [], []
     for rec, sig in zip(track(records, "Checking leakage"), sigs, strict=True):
-        text = dedup.user_text(rec.messages)
+        text = dedup.user_text(rec.norm)
         hit = (exact[text], 1.0) if text in exact else index.match(sig)
         if hit is None:
             kept.append(rec)
@@ -197,7 +214,7 @@ def _remove_near(records: list[Record], params: PrepareParams) -> tuple[list[Rec
     if not nd.enabled:
         return records, []
     sketcher = Sketcher(nd.shingle_size, nd.num_perm, nd.seed)
-    sigs = sketcher.signatures([dedup.near_text(r.messages) for r in records])
+    sigs = sketcher.signatures([dedup.near_text(r.norm) for r in records])
     index = NearDuplicateIndex(sketcher, nd.threshold)
     kept, removed = [], []
     for i, (rec, sig) in enumerate(zip(track(records, "Near-duplicates"), sigs, strict=True)):
@@ -262,13 +279,16 @@ def run_prepare(params: Params, root: Path = Path(".")) -> PrepareResult:
         )
     long_ids = {id(r) for r in too_long}
     records = [r for r in records if id(r) not in long_ids]
+    for rec in records:
+        rec.norm = dedup.normalised(rec.messages)
+        rec.content_key = dedup.exact_key(rec.norm)
 
     tasks = load_tasks(root / params.tasks_dir) if (root / params.tasks_dir).exists() else []
     golden: list[tuple[str, str, str]] = []
     golden_meta = []
     for task in tasks:
         items = load_golden(task)
-        golden += [(task.name, it.id, dedup.user_text(it.messages)) for it in items]
+        golden += [(task.name, it.id, dedup.user_text(dedup.normalised(it.messages))) for it in items]
         golden_meta.append({"task": task.name, "path": task.spec.golden_set, "sha256": golden_sha256(task), "items": len(items)})
     if p.leakage.enabled and not golden:
         warn(f"no golden sets found under {params.tasks_dir}/: leakage check has nothing to compare against")
@@ -280,7 +300,7 @@ def run_prepare(params: Params, root: Path = Path(".")) -> PrepareResult:
     if not records:
         raise ValidationFailed("no records left after validation and de-duplication; nothing to train on", [])
 
-    split = {r.id: assign_split(dedup.exact_key(r.messages), p.split) for r in records}
+    split = {r.id: assign_split(r.content_key, p.split) for r in records}
     train = [r.canonical() for r in records if split[r.id] == "train"]
     val = [r.canonical() for r in records if split[r.id] == "val"]
     removals = exact_removed + contra_removed + leak_removed + near_removed

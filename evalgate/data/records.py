@@ -34,7 +34,8 @@ class Record:
     format: Format
     explicit_id: bool
     n_tokens: int = 0
-    keys: dict[str, str] = field(default_factory=dict)
+    norm: list[tuple[str, str]] = field(default_factory=list)
+    content_key: str = ""
 
     @property
     def where(self) -> str:
