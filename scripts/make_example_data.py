@@ -54,7 +54,12 @@ N_AS_ALPACA, N_AS_NOC, N_AS_GOLDEN = 380, 150, 130
 NUM_PERM, LSH_THRESHOLD, SHINGLE = 128, 0.5, 5
 LEAK_MAX = 0.6  # golden input vs any training input: must stay below
 NEAR_DUP = 0.85  # within training / within golden: must stay below
+PLANTED_NEAR_DUP = 0.9  # the deliberate near-duplicates sit above this, so dedup surely sees them
 MAX_TRIES = 500
+# The pipeline rejects rendered chats over 1024 base-model (SmolLM2) tokens. Without a tokenizer
+# we bound the count from above (calibrated on these formats: real <= chars/1.3 and <= est/0.72)
+# and keep inputs well inside the budget, leaving room for instruction, answer and template.
+MAX_INPUT_TOKENS = {"ticket": 700, "alarms": 760}
 URGENCIES = ("low", "medium", "high", "critical")
 CATEGORIES = ("billing", "technical", "account", "shipping", "feature_request", "security")
 
@@ -100,6 +105,13 @@ def shingles(text: str) -> set[str]:
     return {t[i : i + SHINGLE] for i in range(len(t) - SHINGLE + 1)}
 
 
+def token_bound(text: str) -> float:
+    """Conservative upper bound on SmolLM2 tokens: digits and symbols are ~1 token each."""
+    est = sum(1 if not p.isalpha() else 1 + len(p) // 6
+              for p in re.findall(r"\d|[A-Za-z]+|\S", text))
+    return min(len(text) / 1.3, est / 0.72)
+
+
 def word_count(s: str) -> int:
     return len(s.split())
 
@@ -124,6 +136,14 @@ def grounded(summary: str, text: str, names: Sequence[str]) -> bool:
         if len(tok) >= 3 and tok.casefold() not in low:
             return False
     return all(n.casefold() in low for n in names if n and n in summary)
+
+
+def third(fragment: str) -> str:
+    """Turn a customer's first-person fragment into third person for a reference summary."""
+    for pat, rep_ in ((r"\bour\b", "their"), (r"\bmy\b", "their"), (r"\bwe\b", "they"),
+                      (r"\bus\b", "them"), (r"\bI\b", "they")):
+        fragment = re.sub(pat, rep_, fragment)
+    return fragment
 
 
 def ascii_slug(s: str) -> str:
@@ -498,7 +518,6 @@ def sc_refund_missing(r: R, c: Ctx) -> Draft:
 
 
 def sc_invoice_admin(r: R, c: Ctx) -> Draft:
-    p = c.product
     kind = pick(r, ("vat", "address", "copy", "po"))
     vat = pick(r, (f"DE{digits(r, 9)}", f"GB{digits(r, 9)}", f"FR{digits(r, 11)}",
                    f"NL{digits(r, 9)}B01", f"ESB{digits(r, 8)}"))
@@ -560,7 +579,6 @@ def sc_charged_after_cancel(r: R, c: Ctx) -> Draft:
 
 
 def sc_price_question(r: R, c: Ctx) -> Draft:
-    p = c.product
     old, new = money(r, c, 10, 60), money(r, c, 61, 140)
     subj = pick(r, ("Question about my bill", "Why did the price go up?", "Bill higher than "
                     "usual", "price change?"))
@@ -723,9 +741,10 @@ def sc_slow(r: R, c: Ctx) -> Draft:
                         "internet sooo slow"))
         core = [f"I pay for {plan_speed} Mbps but speed tests only show {got} Mbps, mostly in "
                 "the evenings."]
+        kind = "Mobile data" if p.name == "Skylink Mobile" else "Broadband"
         summary = pick(r, (f"{who(r, c)} gets only {got} Mbps on a {plan_speed} Mbps plan, "
                            "worst in the evenings.",
-                           f"Broadband speeds far below plan ({got} of {plan_speed} Mbps); "
+                           f"{kind} speeds far below plan ({got} of {plan_speed} Mbps); "
                            "customer wants it investigated."))
     else:
         secs = r.randint(12, 90)
@@ -799,9 +818,9 @@ def sc_admin_lockout(r: R, c: Ctx) -> Draft:
     details = some(r, (f"I'm the {c.role} and can prove ownership.", "We can provide company "
                        "registration documents.", f"Workspace: {ascii_slug(c.company or c.last)}"
                        f".{p.domain}"), 0, 2)
-    summary = pick(r, (f"{who(r, c)} has no working {p.name} admin because {why}, blocking user "
-                       "management for the team.",
-                       f"Admin access lost ({why}); customer cannot manage users and needs "
+    summary = pick(r, (f"{who(r, c)} has no working {p.name} admin because {third(why)}, "
+                       "blocking user management for the team.",
+                       f"Admin access lost ({third(why)}); customer cannot manage users and needs "
                        "ownership restored."))
     ask = pick(r, ("What do you need from us to restore access?", "Please treat as urgent.",
                    None))
@@ -975,10 +994,10 @@ def sc_deadline(r: R, c: Ctx) -> Draft:
     details = some(r, ("We paid for express shipping.", "Tracking hasn't updated since Monday.",
                        "We can collect from a depot if that helps.", "If it won't arrive we need "
                        "to find another supplier today."), 0, 2)
-    summary = pick(r, (f"Bulk order {ref} ({qty} x {item}) is delayed and needed for {event} in "
-                       f"{days} day{'s' if days > 1 else ''}.",
+    summary = pick(r, (f"Bulk order {ref} ({qty} x {item}) is delayed and needed for "
+                       f"{third(event)} in {days} day{'s' if days > 1 else ''}.",
                        f"{who(r, c)}'s delayed order {ref} of {qty} items must arrive within "
-                       f"{days} day{'s' if days > 1 else ''} for {event}."))
+                       f"{days} day{'s' if days > 1 else ''} for {third(event)}."))
     ask = pick(r, ("Can you expedite it?", "Please confirm a delivery date today.", None))
     return Draft(subj, core, details, ask, summary, "high", "shipping",
                  fields={"Order number": ref})
@@ -1038,9 +1057,9 @@ def sc_compromise(r: R, c: Ctx) -> Draft:
                 "None of us did this."]
         urg = "critical"
         summary = pick(r, (f"Attacker accessed the customer's {p.name} admin account from "
-                           f"{place} and {act}; suspected data breach.",
+                           f"{place} and {third(act)}; suspected data breach.",
                            f"{who(r, c)} reports an admin account takeover from {place} that "
-                           f"{act}."))
+                           f"{third(act)}."))
     else:
         act = pick(r, ("changed my password", "placed an order I didn't make",
                        "changed the recovery email", "sent messages from my account"))
@@ -1048,8 +1067,9 @@ def sc_compromise(r: R, c: Ctx) -> Draft:
                          f"My account was accessed from {place} and whoever it was {act}."))]
         urg = "high"
         summary = pick(r, (f"{who(r, c)}'s account was accessed from {place} by someone who "
-                           f"{act}; needs securing.",
-                           f"Single user account compromise: login from {place}, attacker {act}."))
+                           f"{third(act)}; needs securing.",
+                           f"Single user account compromise: login from {place}, attacker "
+                           f"{third(act)}."))
     details = some(r, ("I've changed my password since.", "2FA was not enabled.",
                        f"It happened around {clock(r, c.when)}.", "Please lock the account."),
                    0, 2)
@@ -1122,14 +1142,13 @@ def sc_leaked_key(r: R, c: Ctx) -> Draft:
                      f"{r.randint(2, 30)} hours."))]
     details = some(r, ("We don't see misuse yet.", "We can't find how to rotate it in the "
                        "dashboard.", "The key starts with sk_live_" + digits(r, 4) + "."), 1, 2)
-    summary = pick(r, (f"{who(r, c)}'s live {p.name} API key was exposed in {where} and needs "
-                       "revoking and rotating.",
-                       f"Production API key leaked via {where}; customer needs it revoked."))
+    summary = pick(r, (f"{who(r, c)}'s live {p.name} API key was exposed in {third(where)} and "
+                       "needs revoking and rotating.",
+                       f"Production API key leaked via {third(where)}; customer needs it revoked."))
     return Draft(subj, core, details, "Please revoke it.", summary, "high", "security")
 
 
 def sc_suspicious_login(r: R, c: Ctx) -> Draft:
-    p = c.product
     city = pick(r, ("Amsterdam", "Frankfurt", "Madrid", "Dublin", "Warsaw", "Lisbon"))
     subj = pick(r, ("New login alert - was this me?", "Strange login notification",
                     "Login from unknown device?"))
@@ -1208,7 +1227,7 @@ def noisify(r: R, sents: list[str], channel: str) -> list[str]:
     for _ in range(wpick(r, ((0, 6.0), (1, 3.0), (2, 1.0)))):
         k = r.randrange(len(out))
         out[k] = typo(r, out[k])
-    if chance(r, 0.15):
+    if chance(r, 0.08 if channel == "email" else 0.15):
         out = [s[:-1] if s.endswith(".") else s for s in out]
     if chance(r, 0.06):
         k = r.randrange(len(out))
@@ -1336,7 +1355,8 @@ def gen_ticket(r: R) -> tuple[str, dict[str, str]]:
         d = sc(r, c)
         text = render_ticket(r, d, c)
         names = [p.name for p in PRODUCTS] + list(COMPANIES)
-        if one_sentence(d.summary, 30) and grounded(d.summary, text, names):
+        if (one_sentence(d.summary, 30) and grounded(d.summary, text, names)
+                and token_bound(text) <= MAX_INPUT_TOKENS["ticket"]):
             assert d.urgency in URGENCIES and d.category in CATEGORIES
             return text, {"summary": d.summary, "urgency": d.urgency, "category": d.category}
     raise RuntimeError("could not generate a grounded ticket")
@@ -1398,7 +1418,6 @@ ALARMS: dict[str, tuple[str, str, tuple[int, str], tuple[int, str], str]] = {
     "iub": ("NodeB Unavailable", "Communication Failure", (7761, "WCDMA BTS IUB LINK FAILURE"),
             (22202, "NodeB Unavailable"), "Iub link failure"),
 }
-SEV_RANK = {"critical": 4, "major": 3, "minor": 2, "warning": 1}
 PLACES = ("Millbrook", "Harbourside", "Ashford North", "Kingsgate", "Riverside Depot",
           "Old Quarry", "Stadium East", "Westmoor", "Cedar Park", "Port Elric", "Lindenhof",
           "Fairhaven", "Greystone Hill", "Marina Bay", "Northgate Mall", "Airport Cargo",
@@ -2130,6 +2149,8 @@ def render_alarms(r: R, events: list[Ev], style: str) -> str:
                                        "cleared" else "", f'"{loc}"')))
     elif style == "json":
         scheme = r.randrange(5)
+        seps = pick(r, ((", ", ": "), (",", ":")))
+        prints: dict[tuple[str, str, str], str] = {}
         for e in evs:
             name = GENERIC_ROUTER.get(e.key) or ALARMS[e.key][4]
             info = re.sub(r"\s*flavor=\w+", "", e.info)
@@ -2168,13 +2189,14 @@ def render_alarms(r: R, events: list[Ev], style: str) -> str:
                                 "instance": e.ne, "severity": e.sev,
                                 **({"target": e.obj} if e.obj else {})},
                      "startsAt" if up else "endsAt": ts_fmt(e.t, "iso"),
-                     "fingerprint": f"{r.getrandbits(64):016x}"}
+                     "fingerprint": prints.setdefault((e.ne, e.key, e.obj),
+                                                      f"{r.getrandbits(64):016x}")}
                 if info:
                     d["annotations"] = {"description": info}
-            lines.append(json.dumps(d, ensure_ascii=False, separators=pick(r, ((", ", ": "),
-                                                                              (",", ":")))))
+            lines.append(json.dumps(d, ensure_ascii=False, separators=seps))
     elif style == "snmp":
         agents: dict[str, str] = {}
+        ifindex: dict[tuple[str, str], int] = {}
         mib = pick(r, ("NOC-ALARM-MIB", "RAN-FM-MIB", "X733-ALARM-MIB", "SITE-MGMT-MIB"))
         sub = r.randrange(3)
         for e in evs:
@@ -2186,7 +2208,8 @@ def render_alarms(r: R, events: list[Ev], style: str) -> str:
                 trap = ROUTER_TRAPS[e.key]
                 vbs = [("sysName.0", "STRING", e.ne)]
                 if e.key in ("ifdown", "ifup", "optic"):
-                    vbs.append((f"ifDescr.{r.randint(3, 600)}", "STRING", e.obj))
+                    idx = ifindex.setdefault((e.ne, e.obj), r.randint(3, 600))
+                    vbs.append((f"ifDescr.{idx}", "STRING", e.obj))
                 if "peer" in d:
                     vbs += [("bgpPeerRemoteAddr", "IpAddress", d["peer"]),
                             ("bgpPeerRemoteAs", "INTEGER", d["as"])]
@@ -2289,7 +2312,8 @@ def gen_alarm(r: R) -> tuple[str, str]:
         if not 1 <= len(events) <= 8:
             continue
         text = render_alarms(r, events, pick(r, styles))
-        if one_sentence(summary, 40) and grounded(summary, text, ()):
+        if (one_sentence(summary, 40) and grounded(summary, text, ())
+                and token_bound(text) <= MAX_INPUT_TOKENS["alarms"]):
             return text, summary
     raise RuntimeError("could not generate a grounded alarm example")
 
@@ -2453,7 +2477,8 @@ def build_triage(seed: int) -> tuple[list[dict[str, object]], list[dict[str, obj
             dup = cand
             ok = (normalize(dup) != normalize(text)
                   and exact_jaccard(shingles(tt_full(dup, out)), shingles(tt_full(text, out)))
-                  >= NEAR_DUP and exact_jaccard(shingles(dup), shingles(text)) >= NEAR_DUP)
+                  >= PLANTED_NEAR_DUP
+                  and exact_jaccard(shingles(dup), shingles(text)) >= PLANTED_NEAR_DUP)
         if ok:
             used.add(i)
             key = f"tt-{len(train) + len(extra) + 1:04d}"
@@ -2511,7 +2536,7 @@ def verify(pool: Pool, gold: list[tuple[str, str]], as_inp: Callable[[str], str]
         if est >= LEAK_MAX:
             raise SystemExit(f"error: {name} golden item {gk} leaks into training "
                              f"(estimated Jaccard {est:.2f} >= {LEAK_MAX})")
-        for tk, tsh in pool.inp.sh.items():
+        for tsh in pool.inp.sh.values():
             j = exact_jaccard(sh, tsh)
             if j > exact_max:
                 exact_max = j
