@@ -6,6 +6,7 @@ Heavy libraries (transformers) are imported inside functions so the CLI starts i
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import re
@@ -95,6 +96,7 @@ def resolve_base(spec: str, revision: str | None = None) -> BaseModelRef:
     )
 
 
+@functools.lru_cache(maxsize=8)
 def _converted_dir(ref: BaseModelRef) -> Path:
     """Content-addressed cache directory for what is derived from a GGUF file."""
     assert ref.path is not None and ref.gguf_file is not None

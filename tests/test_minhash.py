@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from datasketch import MinHash
+from datasketch import MinHash, MinHashLSH
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,14 +61,38 @@ def test_index_matches_near_duplicates_and_not_distinct_texts():
         "invoice INV-2291 was charged twice this month, please refund one charge",
     ]
     index = NearDuplicateIndex(sk, 0.85)
-    for i, sig in enumerate(sk.signatures([normalise(d) for d in docs])):
-        index.insert(i, sig)
+    sigs = sk.signatures([normalise(d) for d in docs])
+    for i, (sig, keys) in enumerate(zip(sigs, index.band_keys(sigs), strict=True)):
+        index.insert(i, sig, keys)
     near = normalise("Router ENB-4411 lost its S1 link at 02:13 UTC after a mains power failure!")
     other = "a completely different sentence about shipping delays for parcel 5531"
-    s_near, s_other = sk.signatures([near, other])
-    hit = index.match(s_near)
+    queries = sk.signatures([near, other])
+    (k_near, k_other) = index.band_keys(queries)
+    hit = index.match(queries[0], k_near)
     assert hit is not None and hit[0] == 0 and hit[1] >= 0.85
-    assert index.match(s_other) is None
+    assert index.match(queries[1], k_other) is None
+
+
+def test_candidates_equal_datasketch_minhashlsh():
+    """Same banding as datasketch's MinHashLSH: the same candidates for every query."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(300)]
+    docs = [" ".join(rng.choice(vocab, size=40)) for _ in range(300)]
+    # Near copies, so that some queries have real candidates.
+    docs += [d[: len(d) - 6] + "w1 w2" for d in docs[:100]]
+    sk = Sketcher(5, 128, 1)
+    sigs = sk.signatures(docs)
+    ours = NearDuplicateIndex(sk, 0.8)
+    theirs = MinHashLSH(threshold=0.8, num_perm=128)
+    keys = ours.band_keys(sigs)
+    for i in range(300):
+        ours.insert(i, sigs[i], keys[i])
+        theirs.insert(i, sk.minhash(sigs[i]))
+    for i in range(300, len(docs)):
+        expected = set(theirs.query(sk.minhash(sigs[i])))
+        found = {c for t, k in zip(ours.tables, keys[i], strict=True) for c in t.get(k, [])}
+        assert found == expected
+    assert any(ours.match(sigs[i], keys[i]) for i in range(300, len(docs)))
 
 
 @given(st.text(min_size=1), st.floats(min_value=0.0, max_value=0.99))

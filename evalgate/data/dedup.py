@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from evalgate.artifacts import sha256_json
+from evalgate.artifacts import sha256_text
 from evalgate.prompts import Message
 
 Normalised = list[tuple[str, str]]
@@ -21,12 +21,14 @@ def normalised(messages: Sequence[Message]) -> Normalised:
 
 
 def exact_key(norm: Normalised) -> str:
-    return sha256_json(norm)
+    # \x1e and \x1f are whitespace to str.split, so normalised text never contains them
+    # and the joined form is unambiguous.
+    return sha256_text("\x1e".join(f"{role}\x1f{content}" for role, content in norm))
 
 
 def prompt_key(norm: Normalised) -> str:
     """Everything before the final answer: the same key with different answers is a contradiction."""
-    return sha256_json(norm[:-1])
+    return exact_key(norm[:-1])
 
 
 def near_text(norm: Normalised) -> str:

@@ -194,14 +194,16 @@ def _remove_leakage(
     sketcher = Sketcher(nd.shingle_size, nd.num_perm, nd.seed)
     index = NearDuplicateIndex(sketcher, params.leakage.threshold)
     golden_sigs = sketcher.signatures([text for _, _, text in golden])
-    for (task, item_id, _), sig in zip(golden, golden_sigs, strict=True):
-        index.insert(f"{task}/{item_id}", sig)
+    golden_keys = index.band_keys(golden_sigs)
+    for (task, item_id, _), sig, keys in zip(golden, golden_sigs, golden_keys, strict=True):
+        index.insert(f"{task}/{item_id}", sig, keys)
     exact = {text: f"{task}/{item_id}" for task, item_id, text in golden}
-    sigs = sketcher.signatures([dedup.user_text(r.norm) for r in records])
+    texts = [dedup.user_text(r.norm) for r in records]
+    sigs = sketcher.signatures(texts)
+    all_keys = index.band_keys(sigs)
     kept, removed = [], []
-    for rec, sig in zip(track(records, "Checking leakage"), sigs, strict=True):
-        text = dedup.user_text(rec.norm)
-        hit = (exact[text], 1.0) if text in exact else index.match(sig)
+    for i, rec in enumerate(track(records, "Checking leakage")):
+        hit = (exact[texts[i]], 1.0) if texts[i] in exact else index.match(sigs[i], all_keys[i])
         if hit is None:
             kept.append(rec)
         else:
@@ -216,11 +218,12 @@ def _remove_near(records: list[Record], params: PrepareParams) -> tuple[list[Rec
     sketcher = Sketcher(nd.shingle_size, nd.num_perm, nd.seed)
     sigs = sketcher.signatures([dedup.near_text(r.norm) for r in records])
     index = NearDuplicateIndex(sketcher, nd.threshold)
+    all_keys = index.band_keys(sigs)
     kept, removed = [], []
-    for i, (rec, sig) in enumerate(zip(track(records, "Near-duplicates"), sigs, strict=True)):
-        hit = index.match(sig)
+    for i, rec in enumerate(track(records, "Near-duplicates")):
+        hit = index.match(sigs[i], all_keys[i])
         if hit is None:
-            index.insert(i, sig)
+            index.insert(i, sigs[i], all_keys[i])
             kept.append(rec)
         else:
             other = records[int(hit[0])]  # type: ignore[call-overload]
