@@ -96,6 +96,24 @@ def prepare(
     )
 
 
+@app.command()
+@user_errors
+def train(params: ParamsOption = Path("params.yaml")) -> None:
+    """Train a LoRA adapter (QLoRA by default) on the prepared data."""
+    from evalgate.config import load_params
+    from evalgate.train import run_train
+    from evalgate.ui import console
+
+    meta = run_train(load_params(params))
+    m = meta["metrics"]
+    val = f", val loss {m['val_loss']:.4f}" if m["val_loss"] is not None else ""
+    console.print(
+        f"[green]trained[/green] {m['steps']} steps in {m['wall_seconds']:.0f} s "
+        f"({m['tokens_per_second']:,.0f} tokens/s), train loss {m['train_loss']:.4f}{val} -> "
+        f"{meta['adapter_dir']}/  adapter sha256 {meta['adapter_sha256'][:12]}"
+    )
+
+
 def main() -> None:
     try:
         app()

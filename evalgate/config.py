@@ -66,10 +66,64 @@ class PrepareParams(StrictModel):
         return value
 
 
+class LoraParams(StrictModel):
+    r: int = Field(8, ge=1, le=1024)
+    alpha: float = Field(16, gt=0)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names (e.g. [q_proj, v_proj]) or 'all-linear'."
+    )
+    layers: list[int] | None = Field(None, description="Only these transformer layers get adapters (default: all).")
+
+    @field_validator("target_modules")
+    @classmethod
+    def _non_empty(cls, value: object) -> object:
+        if isinstance(value, list) and not value:
+            raise ValueError("must name at least one module, or be 'all-linear'")
+        return value
+
+
+class TrainParams(StrictModel):
+    output_dir: str = "models/adapter"
+    quantization: Literal["nf4", "int8", "none"] = "nf4"
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: float32 on CPU (bf16 is ~25x slower there), bfloat16 on CUDA."
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    lora: LoraParams = LoraParams()
+    learning_rate: float = Field(2e-4, gt=0.0, lt=1.0)
+    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    epochs: float = Field(1.0, gt=0.0)
+    max_steps: int | None = Field(None, ge=1, description="Overrides epochs when set.")
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(512, ge=16, description="Training sequence length in tokens; longer records are truncated.")
+    max_train_records: int | None = Field(None, ge=1, description="Train on a deterministic subset (demo profiles).")
+    max_val_records: int | None = Field(None, ge=1)
+    packing: bool = False
+    group_by_length: bool = Field(True, description="Batch records of similar length together (less padding).")
+    gradient_checkpointing: bool = False
+    seed: int = 42
+    eval_steps: int = Field(25, ge=1)
+    early_stopping_patience: int | None = Field(3, ge=1, description="Evaluations without improvement before stopping.")
+    logging_steps: int = Field(5, ge=1)
+    overfit_train_loss: float = Field(0.1, ge=0.0, description="Warn when train loss falls below this while val loss stalls.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores).")
+
+
+class ExportParams(StrictModel):
+    output_dir: str = "models/merged"
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+
+
 class Params(StrictModel):
     model: ModelParams = ModelParams()
     tasks_dir: str = "tasks"
     prepare: PrepareParams
+    train: TrainParams = TrainParams()
+    export: ExportParams = ExportParams()
 
     @model_validator(mode="after")
     def _relative_paths(self) -> Params:

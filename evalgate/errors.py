@@ -28,3 +28,9 @@ class ValidationFailed(EvalgateError):
     def __init__(self, message: str, problems: list[str]):
         super().__init__(message)
         self.problems = problems
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for one-line user errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from evalgate.artifacts import sha256_file, sha256_json
 from evalgate.config import cache_dir
-from evalgate.errors import InputError
+from evalgate.errors import InputError, first_line
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -121,26 +121,74 @@ def _building(target: Path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def tokenizer_dir(ref: BaseModelRef) -> Path:
-    """A local directory holding the base model's tokenizer files (converted and cached if needed)."""
+@functools.lru_cache(maxsize=8)
+def _hub_snapshot(ref: BaseModelRef) -> Path:
+    """A hub model as a local directory (from the local Hugging Face cache when offline)."""
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt", "*.tiktoken"]
+    try:
+        return Path(snapshot_download(ref.spec, revision=ref.revision, allow_patterns=patterns))
+    except Exception as exc:  # the hub client raises many types; all mean "cannot get it"
+        raise InputError(
+            f"model.base: cannot get '{ref.spec}' from the hub or the local Hugging Face cache: {first_line(exc)}"
+        ) from None
+
+
+def model_dir(ref: BaseModelRef) -> Path:
+    """A local Hugging Face directory for the base model (config, weights, tokenizer).
+
+    GGUF models are dequantised once and cached as safetensors, keyed by the GGUF's sha256.
+    """
     if ref.kind == "local":
         assert ref.path is not None
         return ref.path
     if ref.kind == "hub":
-        target = cache_dir() / "models" / ("hub-" + ref.spec.replace("/", "--") + f"-{ref.revision or 'main'}") / "tokenizer"
-    else:
-        target = _converted_dir(ref) / "tokenizer"
+        return _hub_snapshot(ref)
+    target = _converted_dir(ref) / "weights"
+    if not (target / "config.json").is_file():
+        _convert_gguf(ref, target)
+    return target
+
+
+def _convert_gguf(ref: BaseModelRef, target: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from evalgate.ui import info
+
+    assert ref.path is not None
+    info(f"converting {ref.gguf_file} to safetensors (once; cached in {target.parent})")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(ref.path), gguf_file=ref.gguf_file, dtype=torch.float32)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise InputError(f"model.base: cannot read the GGUF file {ref.path / str(ref.gguf_file)}: {first_line(exc)}") from None
+    # A GGUF-loaded model refuses save_pretrained while it carries the GGUF quantizer; its
+    # weights are already dequantised, so dropping it is exact.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    with _building(target) as tmp:
+        model.save_pretrained(str(tmp))
+        tokenizer_source = tokenizer_dir(ref)
+        for name in TOKENIZER_FILES:
+            if (tokenizer_source / name).is_file():
+                shutil.copy(tokenizer_source / name, tmp / name)
+
+
+def tokenizer_dir(ref: BaseModelRef) -> Path:
+    """A local directory holding the base model's tokenizer files (converted and cached if needed)."""
+    if ref.kind in ("local", "hub"):
+        return model_dir(ref)
+    target = _converted_dir(ref) / "tokenizer"
     if not (target / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
         try:
-            if ref.kind == "hub":
-                tok = AutoTokenizer.from_pretrained(ref.spec, revision=ref.revision)
-            else:
-                tok = AutoTokenizer.from_pretrained(str(ref.path), gguf_file=ref.gguf_file)
-        except (OSError, ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"model.base: cannot load the tokenizer of '{ref.spec}': {first}") from None
+            tok = AutoTokenizer.from_pretrained(str(ref.path), gguf_file=ref.gguf_file)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise InputError(f"model.base: cannot read the tokenizer of GGUF file {ref.spec}: {first_line(exc)}") from None
         with _building(target) as tmp:
             tok.save_pretrained(str(tmp))
     return target
@@ -151,14 +199,46 @@ def load_tokenizer(ref: BaseModelRef) -> PreTrainedTokenizerBase:
 
     path = tokenizer_dir(ref)
     try:
-        return AutoTokenizer.from_pretrained(str(path))
+        tok = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"model.base: cannot load the tokenizer from {path}: {first}") from None
+        raise InputError(f"model.base: cannot load the tokenizer from {path}: {first_line(exc)}") from None
+    if tok.pad_token is None:
+        # Padding is masked out everywhere; reusing EOS avoids resizing the embeddings.
+        tok.pad_token = tok.eos_token
+    return tok
 
 
 def tokenizer_sha256(ref: BaseModelRef) -> str:
     """Content hash of the tokenizer files the model actually uses."""
     path = tokenizer_dir(ref)
-    files = {name: sha256_file(path / name) for name in TOKENIZER_FILES if (path / name).is_file()}
+    files = {name: cached_sha256(path / name) for name in TOKENIZER_FILES if (path / name).is_file()}
     return sha256_json(files)
+
+
+def base_model_sha256(ref: BaseModelRef) -> str:
+    """Content hash of the base model: config, every weight file, and the tokenizer."""
+    path = model_dir(ref)
+    weights = sorted(p for p in path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
+    if not weights:
+        raise InputError(f"model.base: {path} holds no *.safetensors or *.bin weight files")
+    files = {p.name: cached_sha256(p) for p in [path / "config.json", *weights] if p.is_file()}
+    return sha256_json({"files": files, "tokenizer": tokenizer_sha256(ref)})
+
+
+def cached_sha256(path: Path) -> str:
+    """sha256 of a file, remembered by (path, size, mtime) so multi-GB weights hash once."""
+    import json
+
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    index_path = cache_dir() / "hashes.json"
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    if key not in index:
+        from evalgate.artifacts import write_json_atomic
+
+        index[key] = sha256_file(path)
+        write_json_atomic(index_path, index)
+    return index[key]

@@ -1,0 +1,104 @@
+"""Loading the base model for training or inference: device, compute dtype, quantisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from evalgate.errors import InputError, first_line
+from evalgate.models import BaseModelRef, model_dir
+
+if TYPE_CHECKING:
+    import torch
+
+# Memory per parameter while training, by quantisation (weights only; activations come on top).
+_BYTES_PER_PARAM = {"nf4": 0.6, "int8": 1.1, "none": 4.0}
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str
+    dtype_name: str
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        return getattr(torch, self.dtype_name)
+
+
+def resolve_placement(device: str, compute_dtype: str) -> Placement:
+    """`auto` picks CUDA when present; on CPU the compute dtype is float32 (bf16 is far slower there)."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise InputError("train.device: cuda was requested but no CUDA device is available; use auto or cpu")
+    if compute_dtype == "auto":
+        compute_dtype = "bfloat16" if device == "cuda" else "float32"
+    return Placement(device, compute_dtype)
+
+
+def quantization_config(quantization: str, placement: Placement) -> Any:
+    if quantization == "none":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise InputError(
+            f"train.quantization: {quantization} needs bitsandbytes; `pip install bitsandbytes` or set quantization: none"
+        ) from None
+    if quantization == "nf4":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=placement.dtype,
+            bnb_4bit_quant_storage=placement.dtype,
+        )
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def check_memory(ref: BaseModelRef, quantization: str, placement: Placement) -> None:
+    """Refuse early, with a fix, when the weights alone cannot fit in memory."""
+    if placement.device != "cpu":
+        return
+    import psutil
+
+    path = model_dir(ref)
+    weight_bytes = sum(p.stat().st_size for p in path.glob("*.safetensors"))
+    # safetensors on disk are usually 2 or 4 bytes per parameter; assume the larger count.
+    params = weight_bytes / 2
+    need = params * _BYTES_PER_PARAM[quantization]
+    available = psutil.virtual_memory().available
+    if need > available:
+        raise InputError(
+            f"not enough memory: the base model needs about {need / 2**30:.1f} GiB with quantization "
+            f"{quantization}, {available / 2**30:.1f} GiB is available; use train.quantization: nf4, "
+            "a smaller base model, or a machine with more memory"
+        )
+
+
+def load_base_model(ref: BaseModelRef, quantization: str, placement: Placement) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    check_memory(ref, quantization, placement)
+    path = model_dir(ref)
+    kwargs: dict[str, Any] = {"dtype": placement.dtype, "device_map": {"": placement.device}}
+    qconfig = quantization_config(quantization, placement)
+    if qconfig is not None:
+        kwargs["quantization_config"] = qconfig
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    except torch.OutOfMemoryError:
+        raise InputError(
+            "not enough memory to load the base model; use train.quantization: nf4 or a smaller model"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"model.base: cannot load the model from {path}: {first_line(exc)}") from None
+    model.config.use_cache = False
+    return model

@@ -1,0 +1,56 @@
+"""SFTTrainer with a lean loss for CPUs.
+
+TRL's fused LM head scores only the assistant positions, but on a CPU its tiled kernel (built
+for GPUs, with entropy on every position) cost ~15% of each step here. On CPU this trainer
+instead gathers the hidden states at the positions whose next token is an assistant token,
+projects just those through the LM head and takes the cross-entropy: the same loss, measured
+equal to TRL's in a test, at a fraction of the cost. On CUDA, TRL's own loss is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from trl import SFTTrainer
+
+IGNORE = -100
+
+
+def _backbone(model: Any) -> Any:
+    """The transformer body under any PEFT wrapper (LoRA layers are injected in place)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.get_decoder() if hasattr(inner, "get_decoder") else inner.model
+
+
+def assistant_loss(model: Any, inputs: dict[str, torch.Tensor], num_items: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed-over-tokens mean cross-entropy on label positions; also (correct, count) for accuracy."""
+    labels = inputs["labels"]
+    body = _backbone(model)
+    hidden = body(
+        input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
+    ).last_hidden_state
+    targets = labels[:, 1:]
+    mask = targets != IGNORE
+    picked = hidden[:, :-1][mask]
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    logits = inner.get_output_embeddings()(picked).float()
+    gold = targets[mask]
+    loss_sum = F.cross_entropy(logits, gold, reduction="sum")
+    count = mask.sum()
+    denom = num_items if num_items is not None else count
+    loss = loss_sum / torch.as_tensor(denom, device=loss_sum.device).clamp(min=1)
+    correct = (logits.detach().argmax(dim=-1) == gold).sum()
+    return loss, correct, count
+
+
+class EvalgateSFTTrainer(SFTTrainer):  # type: ignore[misc]
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        if self.args.device.type != "cpu" or return_outputs:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        mode = "train" if model.training else "eval"
+        loss, correct, count = assistant_loss(model, inputs, num_items_in_batch)
+        n = int(count)
+        self._metrics[mode]["mean_token_accuracy"].append(float(correct) / n if n else 0.0)
+        return loss

@@ -1,0 +1,220 @@
+"""The train stage on a tiny random Llama built from a config: real PEFT, real TRL, no hub."""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import chat
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(2, 6))) for _ in range(words))
+
+
+@pytest.fixture
+def trained_project(project, tiny_model_dir, run_cli):
+    """A project on the tiny model with prepared data and a fast train section."""
+    rng = random.Random(0)
+    project.params["model"]["base"] = str(tiny_model_dir)
+    project.params["prepare"]["split"] = {"val_fraction": 0.2}
+    project.params["train"] = {
+        "quantization": "none",
+        "max_steps": 4,
+        "batch_size": 4,
+        "max_length": 128,
+        "eval_steps": 2,
+        "logging_steps": 1,
+        "learning_rate": 0.01,
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+    }
+    project.write_params()
+    project.data([chat(f"Summarise: {sentence(rng, 12)}", sentence(rng, 4), id=f"r{i}") for i in range(40)])
+    result = run_cli("prepare")
+    assert result.exit_code == 0, result.output
+    return project
+
+
+def lora_and_base_state(model: torch.nn.Module) -> tuple[dict, dict]:
+    lora, base = {}, {}
+    for name, tensor in model.state_dict().items():
+        (lora if "lora_" in name else base)[name] = tensor.detach().clone()
+    return lora, base
+
+
+@pytest.mark.parametrize("quantization", ["none", "nf4"])
+def test_only_lora_weights_change_and_base_stays_bit_identical(trained_project, quantization):
+    from evalgate.config import load_params
+    from evalgate.loading import load_base_model, resolve_placement
+    from evalgate.models import load_tokenizer, resolve_base
+    from evalgate.sft import EvalgateSFTTrainer
+    from evalgate.train import _dataset, attach_lora, load_prepared, sft_config
+    from evalgate.train_data import encode_records
+
+    params = load_params(Path("params.yaml"))
+    ref = resolve_base(params.model.base)
+    placement = resolve_placement("cpu", "auto")
+    tok = load_tokenizer(ref)
+    data = load_prepared(Path("data/prepared"), params.train)
+    enc = encode_records(tok, data.train, 128)
+    model = attach_lora(load_base_model(ref, quantization, placement), params.train, quantized=quantization != "none")
+    lora_before, base_before = lora_and_base_state(model)
+    assert lora_before and base_before
+    trainer = EvalgateSFTTrainer(
+        model=model,
+        args=sft_config(params.train, placement, trained_project.root / "work", has_eval=False),
+        train_dataset=_dataset(enc),
+        processing_class=tok,
+    )
+    trainer.train()
+    lora_after, base_after = lora_and_base_state(trainer.model)
+    assert base_after.keys() == base_before.keys()
+    for name, tensor in base_before.items():
+        # Bitwise: packed 4-bit weights stored as floats can hold NaN bit patterns.
+        assert tensor.contiguous().view(torch.uint8).equal(base_after[name].contiguous().view(torch.uint8)), name
+    changed = [n for n, t in lora_before.items() if not torch.equal(t, lora_after[n])]
+    assert len(changed) == len(lora_before)  # every LoRA matrix moved
+
+
+def test_train_writes_adapter_and_provenance_and_the_adapter_changes_outputs(trained_project, run_cli):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    result = run_cli("train")
+    assert result.exit_code == 0, result.output
+    root = trained_project.root
+    adapter = root / "models" / "adapter"
+    assert sorted(p.name for p in adapter.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    meta = json.loads((root / "models" / "train_meta.json").read_text())
+    manifest = trained_project.manifest()
+    assert meta["schema_version"] == 1
+    assert meta["dataset_sha256"] == manifest["dataset_sha256"]
+    assert len(meta["base_model"]["sha256"]) == 64
+    assert meta["hyperparameters"]["learning_rate"] == 0.01 and meta["seed"] == 42
+    assert meta["metrics"]["steps"] == 4 and meta["metrics"]["tokens_per_second"] > 0
+    assert {"torch", "transformers", "peft", "trl"} <= meta["packages"].keys()
+    metrics = json.loads((root / "metrics" / "train.json").read_text())
+    assert metrics["adapter_sha256"] == meta["adapter_sha256"]
+    assert (root / "plots" / "train_loss.csv").read_text().startswith("step,train_loss\n")
+    assert len((root / "plots" / "val_loss.csv").read_text().splitlines()) >= 2
+
+    base = AutoModelForCausalLM.from_pretrained(trained_project.params["model"]["base"])
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with torch.no_grad():
+        before = base(ids).logits
+        tuned = PeftModel.from_pretrained(base, str(adapter))
+        after = tuned(ids).logits
+        with tuned.disable_adapter():
+            disabled = tuned(ids).logits
+    assert not torch.allclose(before, after)
+    assert torch.equal(before, disabled)
+
+
+def test_same_seed_gives_identical_adapter(trained_project, run_cli):
+    hashes = []
+    for _ in range(2):
+        assert run_cli("train").exit_code == 0
+        hashes.append(json.loads((trained_project.root / "metrics" / "train.json").read_text())["adapter_sha256"])
+    assert hashes[0] == hashes[1]
+
+
+def test_lean_cpu_loss_equals_trl_loss(trained_project):
+    from trl import SFTTrainer
+
+    from evalgate.config import load_params
+    from evalgate.loading import load_base_model, resolve_placement
+    from evalgate.models import load_tokenizer, resolve_base
+    from evalgate.sft import EvalgateSFTTrainer
+    from evalgate.train import _dataset, attach_lora, load_prepared, sft_config
+    from evalgate.train_data import encode_records
+
+    params = load_params(Path("params.yaml"))
+    ref = resolve_base(params.model.base)
+    placement = resolve_placement("cpu", "auto")
+    tok = load_tokenizer(ref)
+    enc = encode_records(tok, load_prepared(Path("data/prepared"), params.train).train[:4], 128)
+    model = attach_lora(load_base_model(ref, "none", placement), params.train, quantized=False)
+    trainer = EvalgateSFTTrainer(
+        model=model,
+        args=sft_config(params.train, placement, trained_project.root / "work", has_eval=False),
+        train_dataset=_dataset(enc),
+        processing_class=tok,
+    )
+    batch = trainer.data_collator([{"input_ids": i, "labels": lab} for i, lab in zip(enc.input_ids, enc.labels, strict=True)])
+    ours = trainer.compute_loss(model, dict(batch))
+    theirs = SFTTrainer.compute_loss(trainer, model, dict(batch))
+    assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_labels_cover_exactly_the_assistant_turns(tiny_model_dir):
+    from evalgate.models import load_tokenizer, resolve_base
+    from evalgate.train_data import IGNORE, encode_records
+
+    tok = load_tokenizer(resolve_base(str(tiny_model_dir)))
+    rec = {
+        "id": "m",
+        "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "First?"},
+            {"role": "assistant", "content": "One."},
+            {"role": "user", "content": "Second?"},
+            {"role": "assistant", "content": "Two."},
+        ],
+    }
+    enc = encode_records(tok, [rec], 4096)
+    labelled = tok.decode([t for t in enc.labels[0] if t != IGNORE])
+    assert labelled == "One.<|end|>\nTwo.<|end|>\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("lora_targets", "train.lora.target_modules: qkv_proj not in this model; its linear modules are: down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj (or use all-linear)"),
+        ("lora_rank", "train.lora.r: 512 is larger than the model's hidden size 64; use a smaller rank"),
+        ("lora_layers", "train.lora.layers: [7] out of range; this model has layers 0..1"),
+        ("tampered", "data/prepared/train.jsonl: sha256 does not match data/prepared/manifest.json; the prepared data was changed by hand, re-run `evalgate prepare`"),
+        ("missing", "data/prepared/manifest.json: not found; run `evalgate prepare` first"),
+        ("empty", "data/prepared/train.jsonl: the prepared training set is empty; add data to train on"),
+        ("missing_model", "model.base: GGUF file nowhere/model.gguf does not exist"),
+        ("bad_gguf", "model.base: cannot read the tokenizer of GGUF file bad.gguf:"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_in_models(trained_project, run_cli, change, expected):
+    root = trained_project.root
+    params = trained_project.params
+    prepared = root / "data" / "prepared"
+    if change == "lora_targets":
+        params["train"]["lora"]["target_modules"] = ["q_proj", "qkv_proj"]
+    elif change == "lora_rank":
+        params["train"]["lora"]["r"] = 512
+    elif change == "lora_layers":
+        params["train"]["lora"]["layers"] = [0, 7]
+    elif change == "tampered":
+        with open(prepared / "train.jsonl", "a") as fh:
+            fh.write(json.dumps(chat("extra", "row", id="x")) + "\n")
+    elif change == "missing":
+        (prepared / "manifest.json").unlink()
+    elif change == "empty":
+        (prepared / "train.jsonl").write_text("")
+        manifest = trained_project.manifest()
+        import hashlib
+
+        manifest["files"]["train.jsonl"]["sha256"] = hashlib.sha256(b"").hexdigest()
+        (prepared / "manifest.json").write_text(json.dumps(manifest))
+    elif change == "missing_model":
+        params["model"]["base"] = "nowhere/model.gguf"
+    elif change == "bad_gguf":
+        (root / "bad.gguf").write_bytes(b"GGUF not really a gguf file")
+        params["model"]["base"] = "bad.gguf"
+    trained_project.write_params()
+    result = run_cli("train")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {expected}"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (root / "models").exists() or not any((root / "models").iterdir())
