@@ -105,12 +105,29 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
     from evalgate.ui import console
 
     meta = run_train(load_params(params))
+    if not meta:  # a non-zero rank under `accelerate launch`
+        return
     m = meta["metrics"]
     val = f", val loss {m['val_loss']:.4f}" if m["val_loss"] is not None else ""
     console.print(
         f"[green]trained[/green] {m['steps']} steps in {m['wall_seconds']:.0f} s "
         f"({m['tokens_per_second']:,.0f} tokens/s), train loss {m['train_loss']:.4f}{val} -> "
         f"{meta['adapter_dir']}/  adapter sha256 {meta['adapter_sha256'][:12]}"
+    )
+
+
+@app.command()
+@user_errors
+def export(params: ParamsOption = Path("params.yaml")) -> None:
+    """Merge the adapter into a full-precision base and write a servable safetensors model."""
+    from evalgate.config import load_params
+    from evalgate.export import run_export
+    from evalgate.ui import console
+
+    meta = run_export(load_params(params))
+    console.print(
+        f"[green]exported[/green] {meta['output_dir']}/ ({meta['dtype']}, adapter {meta['adapter_sha256'][:12]}); "
+        f"serve it with vLLM or TGI like any Hugging Face model directory"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,9 @@ def resolve_placement(device: str, compute_dtype: str) -> Placement:
         raise InputError("train.device: cuda was requested but no CUDA device is available; use auto or cpu")
     if compute_dtype == "auto":
         compute_dtype = "bfloat16" if device == "cuda" else "float32"
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        # Under `accelerate launch` / torchrun each process owns one GPU (DDP).
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
     return Placement(device, compute_dtype)
 
 
@@ -64,7 +68,7 @@ def quantization_config(quantization: str, placement: Placement) -> Any:
 
 def check_memory(ref: BaseModelRef, quantization: str, placement: Placement) -> None:
     """Refuse early, with a fix, when the weights alone cannot fit in memory."""
-    if placement.device != "cpu":
+    if not placement.device.startswith("cpu"):
         return
     import psutil
 

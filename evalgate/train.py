@@ -168,7 +168,7 @@ def _dataset(enc: Encoded) -> Any:
 def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eval: bool) -> Any:
     from trl import SFTConfig
 
-    on_cuda = placement.device == "cuda"
+    on_cuda = placement.device.startswith("cuda")
     eval_kwargs: dict[str, Any] = {"eval_strategy": "no", "save_strategy": "no"}
     if has_eval:
         eval_kwargs = {
@@ -274,7 +274,7 @@ def _save_adapter(model: Any, ref: BaseModelRef, out_dir: Path) -> None:
 
 
 def _peak_memory_mb(placement: Placement) -> float:
-    if placement.device == "cuda":
+    if placement.device.startswith("cuda"):
         import torch
 
         return torch.cuda.max_memory_allocated() / 2**20
@@ -325,8 +325,11 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     if has_eval and train.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
     out_dir = root / train.output_dir
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(prefix=".train-", dir=out_dir.parent))
+    # Checkpoints for early stopping; one directory shared by all ranks under DDP.
+    work_dir = out_dir.parent / ".train-work"
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
     try:
         trainer = EvalgateSFTTrainer(
             model=model,
@@ -349,9 +352,14 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             raise InputError("training diverged (the loss is not finite); lower train.learning_rate")
         if has_eval and not history.val:
             history.on_log(trainer.state.global_step, trainer.evaluate())
-        _save_adapter(trainer.model, ref, out_dir)
+        main_process = trainer.is_world_process_zero()
+        if main_process:  # under DDP only rank 0 writes
+            _save_adapter(trainer.model, ref, out_dir)
     finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        if os.environ.get("LOCAL_RANK", "0") == "0":
+            shutil.rmtree(work_dir, ignore_errors=True)
+    if not main_process:
+        return {}
 
     tokens_seen = int(trainer.state.num_input_tokens_seen)
     adapter_hash = adapter_sha256(out_dir)

@@ -218,3 +218,38 @@ def test_bad_input_is_one_line_exit_2_and_nothing_in_models(trained_project, run
     assert len(errors) == 1 and errors[0].startswith(f"error: {expected}"), result.stderr
     assert "Traceback" not in result.stderr
     assert not (root / "models").exists() or not any((root / "models").iterdir())
+
+
+def test_export_merges_into_full_precision_and_matches_base_plus_adapter(trained_project, run_cli):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    trained_project.params["export"] = {"dtype": "float32"}
+    trained_project.write_params()
+    assert run_cli("train").exit_code == 0
+    result = run_cli("export")
+    assert result.exit_code == 0, result.output
+    merged_dir = trained_project.root / "models" / "merged"
+    assert (merged_dir / "model.safetensors").is_file() and (merged_dir / "tokenizer.json").is_file()
+    merged = AutoModelForCausalLM.from_pretrained(str(merged_dir))
+    base = AutoModelForCausalLM.from_pretrained(trained_project.params["model"]["base"])
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11]])
+    with torch.no_grad():
+        expected = PeftModel.from_pretrained(base, str(trained_project.root / "models" / "adapter"))(ids).logits
+        got = merged(ids).logits
+    assert torch.allclose(expected, got, atol=1e-4)
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+
+
+def test_export_without_adapter_is_a_clean_error(trained_project, run_cli):
+    result = run_cli("export")
+    assert result.exit_code == 2
+    assert "models/adapter: no trained adapter" in result.stderr and "run `evalgate train` first" in result.stderr
+
+
+@pytest.mark.parametrize("profile", sorted(p.name for p in (Path(__file__).parents[1] / "pipelines").glob("*.yaml")))
+def test_pipeline_profiles_validate(profile):
+    from evalgate.config import load_params
+
+    params = load_params(Path(__file__).parents[1] / "pipelines" / profile)
+    assert params.train.device == "cuda" and params.train.quantization == "nf4"
