@@ -253,3 +253,29 @@ def test_pipeline_profiles_validate(profile):
 
     params = load_params(Path(__file__).parents[1] / "pipelines" / profile)
     assert params.train.device == "cuda" and params.train.quantization == "nf4"
+
+
+def test_overfitting_warning_when_train_loss_is_tiny_and_val_loss_stalls(capsys):
+    from evalgate.train import _History
+
+    history = _History(threshold=0.1)
+    for step, logs in [(1, {"loss": 0.5}), (2, {"eval_loss": 1.0}), (3, {"loss": 0.05}), (4, {"eval_loss": 1.2})]:
+        history.on_log(step, logs)
+    assert history.overfitting
+    healthy = _History(threshold=0.1)
+    for step, logs in [(1, {"loss": 0.05}), (2, {"eval_loss": 1.0}), (3, {"loss": 0.04}), (4, {"eval_loss": 0.9})]:
+        healthy.on_log(step, logs)
+    assert not healthy.overfitting
+
+
+def test_not_enough_memory_is_a_clean_error(trained_project, run_cli, monkeypatch):
+    import psutil
+
+    class Tiny:
+        available = 1024
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tiny())
+    result = run_cli("train")
+    assert result.exit_code == 2
+    assert "error: not enough memory: the base model needs about" in result.stderr
+    assert not (trained_project.root / "models").exists() or not any((trained_project.root / "models").iterdir())
