@@ -1,0 +1,93 @@
+"""The scorer registry: `@scorer("name")` registers a class; tasks name scorers in YAML.
+
+A scorer turns model outputs into per-item values, each with a short explanation. It declares
+whether higher is better and whether its values are binary (0/1), which decides the paired
+test the gate uses (McNemar for binary, bootstrap otherwise). A value of None means the item
+could not be scored; it is stored with the reason and counts against coverage.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from evalgate.errors import ConfigError
+from evalgate.yamlconf import StrictModel, format_validation_error
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float | None
+    explanation: str
+
+
+class NoParams(StrictModel):
+    pass
+
+
+class Scorer:
+    """Base class. Subclasses set the class attributes and implement `score`."""
+
+    name: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    binary: ClassVar[bool] = False
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, params: BaseModel):
+        self.params = params
+
+    def score(self, outputs: Sequence[str], references: Sequence[Any], records: Sequence[dict[str, Any]]) -> list[Score]:
+        """One Score per output. `references[i]` is the golden record's reference (any JSON
+        value, may be None); `records[i]` is the whole golden record."""
+        raise NotImplementedError
+
+
+S = TypeVar("S", bound=type[Scorer])
+_REGISTRY: dict[str, type[Scorer]] = {}
+
+
+def scorer(name: str, *, higher_is_better: bool = True, binary: bool = False) -> Callable[[S], S]:
+    def register(cls: S) -> S:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"scorer '{name}' is already registered by {_REGISTRY[name].__qualname__}")
+        cls.name = name
+        cls.higher_is_better = higher_is_better
+        cls.binary = binary
+        _REGISTRY[name] = cls
+        return cls
+
+    return register
+
+
+def _load_builtins() -> None:
+    from evalgate.scorers import builtin  # noqa: F401  (registers on import)
+
+
+def available() -> list[str]:
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def lookup(name: str) -> type[Scorer]:
+    """The scorer class for `name`; an unknown name fails with the close matches."""
+    _load_builtins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        raise ConfigError(f"unknown scorer '{name}'; {hint}available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def build(name: str, params: dict[str, Any] | None, *, source: str = "scorer", lines: dict | None = None) -> Scorer:
+    """Instantiate scorer `name` with validated `params` (unknown params are errors)."""
+    cls = lookup(name)
+    try:
+        parsed = cls.Params.model_validate(params or {})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc, cls.Params, lines or {})) from None
+    return cls(parsed)
