@@ -66,7 +66,7 @@ def write_project(root: Path, n: int) -> None:
             fh.write(json.dumps({"id": f"g{i}", "report": make_text(rng, 60), "reference": "x"}) + "\n")
     (root / "tasks").mkdir()
     (root / "tasks" / "bench.yaml").write_text(
-        "name: bench\ngolden_set: golden_sets/bench.jsonl\nuser_template: \"Summarise the report.\\n\\n{{ report }}\"\n"
+        "name: bench\ngolden_set: golden_sets/bench.jsonl\nuser_template: \"Summarise the report.\\n\\n{{ report }}\"\nscorers: [{scorer: rouge}]\n"
     )
     (root / "params.yaml").write_text(
         "prepare:\n  inputs:\n    - data/raw/train.jsonl\n  on_invalid: fail\n  max_tokens: 1024\n"

@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from evalgate.artifacts import sha256_file
 from evalgate.errors import ConfigError, InputError
@@ -16,8 +16,34 @@ from evalgate.prompts import Message
 from evalgate.yamlconf import StrictModel, load_model
 
 
+_SLUG = r"^[a-z0-9][a-z0-9_\-]*$"
+
+
+class GenerationSpec(StrictModel):
+    """Greedy decoding; a prompt's answer ends at EOS, `max_new_tokens` or the first stop string."""
+
+    max_new_tokens: int = Field(128, ge=1, le=8192)
+    stop: list[str] = Field(default_factory=list, description="Stop strings; the answer is cut before the first.")
+
+    @model_validator(mode="after")
+    def _nonempty_stops(self) -> GenerationSpec:
+        if any(s == "" for s in self.stop):
+            raise ValueError("stop strings must not be empty")
+        return self
+
+
+class ScorerEntry(StrictModel):
+    scorer: str = Field(description="A registered scorer name (`evalgate scorers` lists them).")
+    metric: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", description="Metric name; defaults to the scorer name.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def metric_name(self) -> str:
+        return self.metric or self.scorer
+
+
 class TaskSpec(StrictModel):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="Slug used in metric names.")
+    name: str = Field(pattern=_SLUG, description="Slug used in metric names.")
     version: int = Field(1, ge=1, description="Bump when the task changes meaning.")
     description: str = ""
     golden_set: str = Field(description="JSONL golden set, relative to the repo root.")
@@ -25,6 +51,23 @@ class TaskSpec(StrictModel):
     reference_field: str = "reference"
     system_prompt: str | None = None
     user_template: str = Field(min_length=1, description="Jinja template over golden-set record fields.")
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    scorers: list[ScorerEntry] = Field(min_length=1)
+    primary_metric: str | None = Field(None, description="Defaults to the first scorer's metric.")
+
+    @model_validator(mode="after")
+    def _metrics_unique(self) -> TaskSpec:
+        names = [s.metric_name for s in self.scorers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"metric names must be unique within a task, '{dupes[0]}' repeats; set `metric:` on each entry")
+        if self.primary_metric is not None and self.primary_metric not in names:
+            raise ValueError(f"primary_metric '{self.primary_metric}' is not one of this task's metrics: {', '.join(names)}")
+        return self
+
+    @property
+    def primary(self) -> str:
+        return self.primary_metric or self.scorers[0].metric_name
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,8 @@ class Project:
                     "name": "qa",
                     "golden_set": "golden_sets/qa.jsonl",
                     "user_template": "Question: {{ question }}",
+                    "generation": {"max_new_tokens": 8},
+                    "scorers": [{"scorer": "exact_match"}, {"scorer": "contains"}],
                 }
             )
         )
