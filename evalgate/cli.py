@@ -131,6 +131,55 @@ def export(params: ParamsOption = Path("params.yaml")) -> None:
     )
 
 
+@app.command()
+@user_errors
+def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
+    """Answer every golden item with the base model and the candidate, and score both."""
+    from evalgate.config import load_params
+    from evalgate.evaluate import run_evaluate
+    from evalgate.ui import print_eval_table
+
+    cfg = load_params(params)
+    metrics = run_evaluate(cfg)
+    print_eval_table(metrics, cfg.evaluate.metrics)
+
+
+tasks_app = typer.Typer(help="Inspect and check evaluation tasks.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.command("validate")
+@user_errors
+def tasks_validate(params: ParamsOption = Path("params.yaml")) -> None:
+    """Check every task file: schema, template fields, scorers and their params, golden sets."""
+    from evalgate.config import load_params
+    from evalgate.errors import ConfigError
+    from evalgate.tasks import validate_tasks
+    from evalgate.ui import console
+
+    cfg = load_params(params)
+    report, problems = validate_tasks(Path(cfg.tasks_dir))
+    for line in report:
+        console.print(line, highlight=False)
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+@app.command("scorers")
+def list_scorers() -> None:
+    """List the registered scorers and their parameters."""
+    from evalgate.scorers import available, lookup
+
+    for name in available():
+        cls = lookup(name)
+        fields = ", ".join(
+            f"{k}={v.get_default(call_default_factory=True)!r}" if not v.is_required() else f"{k} (required)" for k, v in cls.Params.model_fields.items()
+        )
+        kind = "binary" if cls.binary else "continuous"
+        direction = "higher is better" if cls.higher_is_better else "lower is better"
+        typer.echo(f"{name:18s} {kind}, {direction}; params: {fields or 'none'}")
+
+
 def main() -> None:
     try:
         app()

@@ -118,12 +118,54 @@ class ExportParams(StrictModel):
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
 
 
+class ServerParams(StrictModel):
+    """An OpenAI-compatible completions server (vLLM, TGI, llama.cpp) for `backend: openai-compatible`."""
+
+    base_url: str = Field(description="e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(description="The served name of the base model.")
+    adapter_model: str | None = Field(
+        None, description="The served name of the adapter (vLLM: --lora-modules NAME=models/adapter)."
+    )
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the key, if the server wants one.")
+    concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=20)
+
+
+class EvaluateParams(StrictModel):
+    backend: Literal["hf", "openai-compatible"] = "hf"
+    adapter: str = Field("models/adapter", description="The candidate's PEFT adapter directory.")
+    quantization: Literal["none", "nf4", "int8"] = Field(
+        "none", description="Base weights at evaluation; none is fastest on CPU."
+    )
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    token_budget: int = Field(
+        12_288, ge=256, description="Most padded tokens (prompt + new) in one generation batch."
+    )
+    max_batch_size: int = Field(32, ge=1, le=1024)
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores).")
+    max_items_per_task: int | None = Field(
+        None, ge=1, description="Evaluate a deterministic subset of each golden set (demo profiles)."
+    )
+    runs_dir: str = "runs"
+    metrics: str = "metrics/eval.json"
+    server: ServerParams | None = None
+
+    @model_validator(mode="after")
+    def _server_for_remote(self) -> EvaluateParams:
+        if self.backend == "openai-compatible" and self.server is None:
+            raise ValueError("backend openai-compatible needs a `server:` section (base_url, model, adapter_model)")
+        return self
+
+
 class Params(StrictModel):
     model: ModelParams = ModelParams()
     tasks_dir: str = "tasks"
     prepare: PrepareParams
     train: TrainParams = TrainParams()
     export: ExportParams = ExportParams()
+    evaluate: EvaluateParams = EvaluateParams()
 
     @model_validator(mode="after")
     def _relative_paths(self) -> Params:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,8 +15,8 @@ from pydantic import Field, model_validator
 from evalgate.artifacts import sha256_file
 from evalgate.errors import ConfigError, InputError
 from evalgate.prompts import Message
-from evalgate.yamlconf import StrictModel, load_model
-
+from evalgate.scorers.registry import Scorer
+from evalgate.yamlconf import StrictModel, load_model, read_yaml
 
 _SLUG = r"^[a-z0-9][a-z0-9_\-]*$"
 
@@ -172,3 +174,114 @@ def load_golden(task: Task) -> list[GoldenItem]:
     if not items:
         raise InputError(f"{path}: golden set is empty")
     return items
+
+
+def build_scorers(task: Task) -> list[tuple[ScorerEntry, Scorer]]:
+    """The task's scorers, built and validated; errors name the task file, line and key."""
+    from evalgate.scorers import build
+
+    _, lines = read_yaml(task.source)
+    built = []
+    problems: list[str] = []
+    for i, entry in enumerate(task.spec.scorers):
+        where = f"{task.source}:{lines.get(('scorers', i, 'scorer'), lines.get(('scorers', i), 1))}"
+        try:
+            scorer = build(
+                entry.scorer,
+                entry.params,
+                source=str(task.source),
+                lines={k[3:]: v for k, v in lines.items() if k[:3] == ("scorers", i, "params")},
+            )
+        except ConfigError as exc:
+            msg = str(exc)
+            if msg.startswith("unknown scorer"):
+                problems.append(f"{where}: scorers[{i}].scorer: {msg}")
+                continue
+            # `file:line: key: problem` from the params model; make the key a path in the task file.
+            prefix = re.escape(str(task.source))
+            fixed = [
+                re.sub(rf"^({prefix}(?::\d+)?): ", rf"\1: scorers[{i}].params.", line) for line in msg.splitlines()
+            ]
+            problems += fixed
+            continue
+        built.append((entry, scorer))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return built
+
+
+def template_fields(task: Task) -> set[str]:
+    from jinja2 import meta
+
+    return set(meta.find_undeclared_variables(task.template.environment.parse(task.spec.user_template)))
+
+
+def check_task(task: Task) -> tuple[str, list[str]]:
+    """Every problem of one task (template fields, scorers, golden set), and a summary line."""
+    problems: list[str] = []
+    try:
+        build_scorers(task)
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
+    try:
+        path = golden_path(task)
+    except InputError as exc:
+        return "", [*problems, str(exc)]
+    keys: set[str] = set()
+    n = 0
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for text in fh:
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                keys |= set(record)
+                n += 1
+    _, lines = read_yaml(task.source)
+    where = f"{task.source}:{lines.get(('user_template',), 1)}"
+    for name in sorted(template_fields(task) - keys):
+        close = difflib.get_close_matches(name, sorted(keys), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        problems.append(
+            f"{where}: user_template: field '{name}' is not in any record of {path}; {hint}fields: {', '.join(sorted(keys))}"
+        )
+    if n and task.spec.reference_field not in keys:
+        problems.append(
+            f"{task.source}: reference_field: '{task.spec.reference_field}' is not in any record of {path}"
+        )
+    if not problems:
+        try:
+            items = load_golden(task)
+        except InputError as exc:
+            problems += str(exc).splitlines()
+        else:
+            return f"ok  {task.name}: {len(items)} items, {len(task.spec.scorers)} scorers, primary {task.spec.primary}", []
+    return "", problems
+
+
+def validate_tasks(tasks_dir: Path) -> tuple[list[str], list[str]]:
+    """Check every task file independently, so one run reports all problems."""
+    if not tasks_dir.is_dir():
+        raise ConfigError(f"tasks_dir: {tasks_dir} is not a directory; create it or fix tasks_dir in params.yaml")
+    report: list[str] = []
+    problems: list[str] = []
+    names: dict[str, Path] = {}
+    files = sorted(tasks_dir.glob("*.yaml"))
+    if not files:
+        problems.append(f"{tasks_dir}: no *.yaml task files")
+    for path in files:
+        try:
+            task = Task(load_model(path, TaskSpec), path)
+            task.template  # noqa: B018  (syntax errors surface here)
+        except ConfigError as exc:
+            problems += str(exc).splitlines()
+            continue
+        if task.name in names:
+            problems.append(f"{path}: name: task '{task.name}' is already defined in {names[task.name]}")
+        names[task.name] = path
+        line, found = check_task(task)
+        problems += found
+        if line:
+            report.append(line)
+    return report, problems

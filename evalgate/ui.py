@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import TypeVar
 
 from rich.console import Console
@@ -52,3 +53,43 @@ def info(message: str) -> None:
 
 def warn(message: str) -> None:
     console.print(f"[yellow]warning:[/yellow] {message}")
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar advanced by hand (`advance(n)`); silent when not on a terminal."""
+    if not _show_bars():
+        yield lambda n: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def print_eval_table(metrics: dict, path: str) -> None:
+    """Per task and metric: base, candidate, delta with its stderr; the primary metric starred."""
+    from rich.table import Table
+
+    table = Table(title=f"evaluation ({path})", title_justify="left")
+    for col in ("task", "metric", "n", "base", "candidate", "delta", "± se"):
+        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
+    for task, ms in metrics["tasks"].items():
+        for name, m in ms.items():
+            star = "*" if m["primary"] else ""
+
+            def f(x: float | None) -> str:
+                return "-" if x is None else f"{x:.3f}"
+
+            delta = m["delta"]
+            colour = "" if delta is None or delta == 0 else ("green" if (delta > 0) == m["higher_is_better"] else "red")
+            d = f(delta) if not colour else f"[{colour}]{delta:+.3f}[/{colour}]"
+            table.add_row(task, name + star, str(m["n"]), f(m["base"]), f(m["candidate"]), d, f(m["delta_stderr"]))
+    console.print(table)

@@ -1,0 +1,257 @@
+"""The `evaluate` stage: base and candidate answer every held-out item, then both are scored.
+
+One load of the base model serves both sides (the adapter is toggled off for the base). Every
+answer goes through the content-addressed prediction cache, so the base model's answers are
+reused across data commits and a killed run resumes with only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalgate import __version__
+from evalgate.artifacts import (
+    jsonl_bytes,
+    package_versions,
+    sha256_file,
+    sha256_json,
+    sha256_text,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from evalgate.config import EvaluateParams, Params, cache_dir
+from evalgate.errors import InputError
+from evalgate.generate import Backend, Generation, PredictionCache, Request
+from evalgate.git import git_commit
+from evalgate.models import (
+    BaseModelRef,
+    base_model_sha256,
+    load_tokenizer,
+    resolve_base,
+    tokenizer_sha256,
+)
+from evalgate.prompts import render_prompt
+from evalgate.scoring import ScoredTask, aggregate, score_task
+from evalgate.tasks import GoldenItem, Task, build_scorers, golden_sha256, load_golden, load_tasks
+from evalgate.train import ADAPTER_FILES, adapter_sha256
+from evalgate.ui import info, progress
+
+SCHEMA_VERSION = 1
+SIDES = ("base", "candidate")
+PACKAGES = ["torch", "transformers", "peft", "rouge-score", "bert-score", "jsonschema", "openai"]
+
+
+@dataclass
+class TaskRun:
+    task: Task
+    items: list[GoldenItem]
+    prompts: list[str]
+    generation_sha256: str
+
+
+def subset(items: list[GoldenItem], limit: int | None) -> list[GoldenItem]:
+    """A deterministic subset, stable as the golden set grows: the `limit` ids with the lowest hash."""
+    if limit is None or len(items) <= limit:
+        return items
+    keep = set(sorted(range(len(items)), key=lambda i: hashlib.sha256(items[i].id.encode()).digest())[:limit])
+    return [it for i, it in enumerate(items) if i in keep]
+
+
+def check_adapter(root: Path, ev: EvaluateParams, ref: BaseModelRef, base_hash: str) -> tuple[Path, str]:
+    adapter_dir = root / ev.adapter
+    missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
+    if missing:
+        raise InputError(
+            f"evaluate.adapter: {adapter_dir} has no {', '.join(missing)}; run `evalgate train` (or `dvc repro`) first"
+        )
+    try:
+        config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{adapter_dir / 'adapter_config.json'}: invalid JSON: {exc.msg}") from None
+    trained_on = config.get("base_model_name_or_path")
+    if trained_on not in (ref.spec, None):
+        raise InputError(
+            f"evaluate.adapter: {adapter_dir} was trained on '{trained_on}', but model.base is '{ref.spec}'; "
+            "retrain or point model.base at the adapter's base"
+        )
+    meta_path = root / "models" / "train_meta.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("adapter_dir") == ev.adapter and meta.get("base_model", {}).get("sha256") not in (None, base_hash):
+            raise InputError(
+                f"{meta_path}: the adapter was trained on base weights with a different sha256 than "
+                f"{ref.spec} has now; retrain with `dvc repro`"
+            )
+    return adapter_dir, adapter_sha256(adapter_dir)
+
+
+def make_backend(params: Params, ref: BaseModelRef, tokenizer: Any, adapter_dir: Path) -> Backend:
+    ev = params.evaluate
+    if ev.backend == "openai-compatible":
+        from evalgate.generate.openai_compat import OpenAICompatBackend
+
+        assert ev.server is not None
+        return OpenAICompatBackend(ev.server)
+    import torch
+
+    from evalgate.generate.hf import HFBackend
+    from evalgate.loading import resolve_placement
+
+    if ev.threads:
+        torch.set_num_threads(ev.threads)
+    return HFBackend(
+        ref,
+        tokenizer,
+        adapter_dir=adapter_dir,
+        quantization=ev.quantization,
+        placement=resolve_placement(ev.device, ev.compute_dtype),
+        token_budget=ev.token_budget,
+        max_batch_size=ev.max_batch_size,
+    )
+
+
+def request_key(model_sha: str, adapter_sha: str | None, prompt_sha: str, generation_sha: str) -> str:
+    return sha256_json({"model": model_sha, "adapter": adapter_sha, "prompt": prompt_sha, "generation": generation_sha})
+
+
+def predict(
+    backend: Backend,
+    cache: PredictionCache,
+    requests: list[Request],
+    *,
+    adapter: bool,
+    label: str,
+) -> tuple[list[Generation], int]:
+    """Answers for `requests` in order: cached ones looked up, the rest generated and cached
+    batch by batch. Returns the answers and how many were generated."""
+    found = cache.get_many([r.key for r in requests])
+    missing = [r for r in requests if r.key not in found]
+    # Identical prompts (e.g. a repeated golden item) are generated once.
+    todo = list({r.key: r for r in missing}.values())
+    if todo:
+        with progress(f"{label}: generating {len(todo)} answers ({len(requests) - len(missing)} cached)", total=len(todo)) as advance:
+            for chunk in backend.generate(todo, adapter=adapter):
+                batch = [(todo[i].key, g) for i, g in chunk]
+                cache.put_many(batch)
+                found.update(batch)
+                advance(len(chunk))
+    return [found[r.key] for r in requests], len(todo)
+
+
+def prediction_rows(run: TaskRun, gens: list[Generation]) -> list[dict[str, Any]]:
+    return [
+        {
+            "task": run.task.name,
+            "id": item.id,
+            "prompt_sha256": sha256_text(prompt),
+            "output": g.text,
+            "tokens": g.tokens,
+            "latency_s": g.latency_s,
+            "finish_reason": g.finish_reason,
+            "generation_config_sha256": run.generation_sha256,
+        }
+        for item, prompt, g in zip(run.items, run.prompts, gens, strict=True)
+    ]
+
+
+def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    ev = params.evaluate
+    tasks = load_tasks(root / params.tasks_dir)
+    if not tasks:
+        raise InputError(f"tasks_dir: {root / params.tasks_dir} has no *.yaml task files")
+    scorers = {t.name: build_scorers(t) for t in tasks}
+    ref = resolve_base(params.model.base, params.model.revision)
+    tokenizer = load_tokenizer(ref)
+    base_hash = base_model_sha256(ref)
+    adapter_dir, adapter_hash = check_adapter(root, ev, ref, base_hash)
+    backend = make_backend(params, ref, tokenizer, adapter_dir)
+    model_sha = base_hash if ev.backend == "hf" else sha256_json({"served": ev.server.model if ev.server else None})
+
+    runs: list[TaskRun] = []
+    for task in tasks:
+        items = subset(load_golden(task), ev.max_items_per_task)
+        prompts = [render_prompt(tokenizer, it.messages) for it in items]
+        gen = task.spec.generation
+        generation_sha = sha256_json(
+            {"max_new_tokens": gen.max_new_tokens, "stop": gen.stop, "decoding": "greedy", "engine": backend.identity()}
+        )
+        runs.append(TaskRun(task, items, prompts, generation_sha))
+
+    cache = PredictionCache(cache_dir() / "predictions.sqlite")
+    outputs: dict[str, dict[str, list[Generation]]] = {side: {} for side in SIDES}
+    generated = {side: 0 for side in SIDES}
+    try:
+        for side in SIDES:
+            adapter = side == "candidate"
+            requests: list[Request] = []
+            for run in runs:
+                gen = run.task.spec.generation
+                requests += [
+                    Request(
+                        key=request_key(model_sha, adapter_hash if adapter else None, sha256_text(p), run.generation_sha256),
+                        prompt=p,
+                        max_new_tokens=gen.max_new_tokens,
+                        stop=tuple(gen.stop),
+                    )
+                    for p in run.prompts
+                ]
+            answers, generated[side] = predict(backend, cache, requests, adapter=adapter, label=side)
+            start = 0
+            for run in runs:
+                outputs[side][run.task.name] = answers[start : start + len(run.items)]
+                start += len(run.items)
+    finally:
+        cache.close()
+        backend.close()
+
+    scored: list[ScoredTask] = []
+    for run in runs:
+        scored.append(
+            score_task(run.task, scorers[run.task.name], run.items, {s: outputs[s][run.task.name] for s in SIDES})
+        )
+
+    runs_dir = root / ev.runs_dir
+    for side in SIDES:
+        rows = [r for run in runs for r in prediction_rows(run, outputs[side][run.task.name])]
+        write_bytes_atomic(runs_dir / side / "predictions.jsonl", jsonl_bytes(rows))
+    write_bytes_atomic(runs_dir / "scores.jsonl", jsonl_bytes(row for st in scored for row in st.rows))
+
+    provenance = {
+        "base_model": {"spec": ref.spec, "sha256": base_hash, "tokenizer_sha256": tokenizer_sha256(ref)},
+        "adapter": {"dir": ev.adapter, "sha256": adapter_hash},
+        "backend": backend.identity(),
+        "dataset_sha256": _dataset_sha(root),
+        "tasks": {
+            run.task.name: {
+                "version": run.task.spec.version,
+                "task_file_sha256": sha256_file(run.task.source),
+                "golden_set": run.task.spec.golden_set,
+                "golden_set_sha256": golden_sha256(run.task),
+                "items": len(run.items),
+                "generation_config_sha256": run.generation_sha256,
+                "scorers_sha256": sha256_json([s.model_dump(mode="json") for s in run.task.spec.scorers]),
+            }
+            for run in runs
+        },
+        "git_commit": git_commit(root),
+        "evalgate_version": __version__,
+        "packages": package_versions(PACKAGES),
+    }
+    metrics = {"schema_version": SCHEMA_VERSION, "tasks": aggregate(scored), "provenance": provenance}
+    write_json_atomic(root / ev.metrics, metrics)
+    info(
+        f"answers generated: base {generated['base']}, candidate {generated['candidate']} "
+        f"(the rest came from the cache)"
+    )
+    return metrics
+
+
+def _dataset_sha(root: Path) -> str | None:
+    meta = root / "models" / "train_meta.json"
+    if meta.is_file():
+        return json.loads(meta.read_text()).get("dataset_sha256")
+    return None

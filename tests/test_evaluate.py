@@ -1,0 +1,247 @@
+"""The evaluate stage on a tiny random model: batching, caching, resuming, outputs."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import write_jsonl
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda omicron sigma".split()
+
+
+def make_adapter(base_dir: Path, out: Path, spec: str, seed: int = 0) -> Path:
+    """A LoRA adapter for the tiny model with random non-zero B, so it changes the answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir))
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"]))
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    peft_model.save_pretrained(str(out))
+    config = json.loads((out / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = spec
+    (out / "adapter_config.json").write_text(json.dumps(config))
+    for extra in ("README.md",):
+        (out / extra).unlink(missing_ok=True)
+    return out
+
+
+@pytest.fixture
+def eval_project(project, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("EVALGATE_CACHE_DIR", str(project.root / ".cache"))  # a cold cache per test
+    rng = random.Random(1)
+    project.params["model"]["base"] = str(tiny_model_dir)
+    project.params["evaluate"] = {"max_batch_size": 8, "token_budget": 4096}
+    project.write_params()
+    rows = [
+        {"id": f"q{i}", "question": " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12))), "reference": rng.choice(WORDS)}
+        for i in range(12)
+    ]
+    write_jsonl(project.root / "golden_sets" / "qa.jsonl", rows)
+    make_adapter(tiny_model_dir, project.root / "models" / "adapter", str(tiny_model_dir))
+    return project
+
+
+class Counter:
+    """Wraps make_backend to keep the backend, so tests can count what the model generated."""
+
+    def __init__(self, monkeypatch):
+        import evalgate.evaluate as ev
+
+        self.backends = []
+        original = ev.make_backend
+
+        def make(*args, **kwargs):
+            backend = original(*args, **kwargs)
+            self.backends.append(backend)
+            return backend
+
+        monkeypatch.setattr(ev, "make_backend", make)
+
+    @property
+    def generated(self) -> int:
+        return sum(b.items_generated for b in self.backends)
+
+    @property
+    def loaded(self) -> bool:
+        return any(b._model is not None for b in self.backends)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_predictions_are_identical_between_batch_sizes_1_and_8(eval_project, tiny_model_dir):
+    from evalgate.generate import Request
+    from evalgate.generate.hf import HFBackend
+    from evalgate.loading import Placement
+    from evalgate.models import load_tokenizer, resolve_base
+    from evalgate.prompts import render_prompt
+    from evalgate.tasks import load_golden, load_tasks
+
+    ref = resolve_base(str(tiny_model_dir))
+    tok = load_tokenizer(ref)
+    task = load_tasks(Path("tasks"))[0]
+    prompts = [render_prompt(tok, it.messages) for it in load_golden(task)]
+    requests = [Request(key=str(i), prompt=p, max_new_tokens=12) for i, p in enumerate(prompts)]
+    results = {}
+    for bs in (1, 8):
+        backend = HFBackend(
+            ref, tok, adapter_dir=Path("models/adapter"), quantization="none",
+            placement=Placement("cpu", "float32"), token_budget=100_000, max_batch_size=bs,
+        )
+        for adapter in (False, True):
+            out: dict[int, object] = {}
+            for chunk in backend.generate(requests, adapter=adapter):
+                out.update(chunk)
+            results[bs, adapter] = [out[i] for i in range(len(requests))]
+    for adapter in (False, True):
+        assert [g.text for g in results[1, adapter]] == [g.text for g in results[8, adapter]]
+        assert [g.tokens for g in results[1, adapter]] == [g.tokens for g in results[8, adapter]]
+    # The adapter changes the answers, and a batch mixes prompts of different lengths.
+    assert [g.text for g in results[8, False]] != [g.text for g in results[8, True]]
+    assert len({len(p) for p in prompts}) > 1
+
+
+def test_evaluate_writes_paired_predictions_scores_and_metrics(eval_project, run_cli, monkeypatch):
+    counter = Counter(monkeypatch)
+    result = run_cli("evaluate")
+    assert result.exit_code == 0, result.output
+    assert counter.generated == 24  # 12 items x (base + candidate), one model load
+    assert len(counter.backends) == 1
+    root = eval_project.root
+    base = read_jsonl(root / "runs" / "base" / "predictions.jsonl")
+    cand = read_jsonl(root / "runs" / "candidate" / "predictions.jsonl")
+    assert [r["id"] for r in base] == [r["id"] for r in cand] == [f"q{i}" for i in range(12)]
+    assert set(base[0]) == {"task", "id", "prompt_sha256", "output", "tokens", "latency_s", "finish_reason", "generation_config_sha256"}
+    assert all(1 <= r["tokens"] <= 8 for r in base + cand)
+    assert [r["prompt_sha256"] for r in base] == [r["prompt_sha256"] for r in cand]
+    scores = read_jsonl(root / "runs" / "scores.jsonl")
+    assert len(scores) == 12 * 2
+    assert {s["metric"] for s in scores} == {"exact_match", "contains"}
+    assert all(s["base"] in (0.0, 1.0) and s["candidate"] in (0.0, 1.0) for s in scores)
+    metrics = json.loads((root / "metrics" / "eval.json").read_text())
+    assert list(metrics)[0] == "schema_version"
+    m = metrics["tasks"]["qa"]["exact_match"]
+    assert m["n"] == 12 and m["primary"] and m["binary"] and m["higher_is_better"]
+    assert m["delta"] == pytest.approx(m["candidate"] - m["base"], abs=1e-6)
+    prov = metrics["provenance"]
+    assert len(prov["adapter"]["sha256"]) == 64 and len(prov["base_model"]["sha256"]) == 64
+    assert len(prov["tasks"]["qa"]["golden_set_sha256"]) == 64
+
+
+def test_rerun_is_all_cache_hits_and_loads_no_model(eval_project, run_cli, monkeypatch):
+    assert run_cli("evaluate").exit_code == 0
+    first = (eval_project.root / "runs" / "candidate" / "predictions.jsonl").read_bytes()
+    counter = Counter(monkeypatch)
+    result = run_cli("evaluate")
+    assert result.exit_code == 0, result.output
+    assert counter.generated == 0 and not counter.loaded
+    assert (eval_project.root / "runs" / "candidate" / "predictions.jsonl").read_bytes() == first
+
+
+def test_killed_run_resumes_generating_only_the_rest(eval_project, run_cli, monkeypatch):
+    from evalgate.generate.hf import HFBackend
+
+    eval_project.params["evaluate"]["max_batch_size"] = 2
+    eval_project.write_params()
+    original = HFBackend._generate_batch
+    calls = {"n": 0}
+
+    def crash_after_three_batches(self, *args, **kwargs):
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # a kill mid-run
+        calls["n"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(HFBackend, "_generate_batch", crash_after_three_batches)
+    with pytest.raises(KeyboardInterrupt):
+        from evalgate.config import load_params
+        from evalgate.evaluate import run_evaluate
+
+        run_evaluate(load_params(Path("params.yaml")))
+    assert not (eval_project.root / "metrics" / "eval.json").exists()
+    monkeypatch.setattr(HFBackend, "_generate_batch", original)
+    counter = Counter(monkeypatch)
+    result = run_cli("evaluate")
+    assert result.exit_code == 0, result.output
+    assert counter.generated == 24 - 6  # three batches of two were cached before the kill
+
+
+def test_new_adapter_reuses_the_base_answers(eval_project, run_cli, monkeypatch, tiny_model_dir):
+    assert run_cli("evaluate").exit_code == 0
+    make_adapter(tiny_model_dir, eval_project.root / "models" / "adapter", str(tiny_model_dir), seed=7)
+    counter = Counter(monkeypatch)
+    assert run_cli("evaluate").exit_code == 0
+    assert counter.generated == 12  # only the candidate's answers
+
+
+def test_generation_config_change_is_a_cache_miss(eval_project, run_cli, monkeypatch):
+    assert run_cli("evaluate").exit_code == 0
+    task_file = eval_project.root / "tasks" / "qa.yaml"
+    spec = yaml.safe_load(task_file.read_text())
+    spec["generation"]["max_new_tokens"] = 6
+    task_file.write_text(yaml.safe_dump(spec))
+    counter = Counter(monkeypatch)
+    assert run_cli("evaluate").exit_code == 0
+    assert counter.generated == 24
+
+
+def test_missing_adapter_is_a_clean_error(eval_project, run_cli):
+    import shutil
+
+    shutil.rmtree(eval_project.root / "models" / "adapter")
+    result = run_cli("evaluate")
+    assert result.exit_code == 2
+    assert "evaluate.adapter: models/adapter has no adapter_config.json, adapter_model.safetensors; run `evalgate train`" in result.stderr
+    assert not (eval_project.root / "runs").exists() and not (eval_project.root / "metrics").exists()
+
+
+def test_adapter_for_another_base_is_refused(eval_project, run_cli):
+    path = eval_project.root / "models" / "adapter" / "adapter_config.json"
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = "someone/else"
+    path.write_text(json.dumps(config))
+    result = run_cli("evaluate")
+    assert result.exit_code == 2
+    assert "was trained on 'someone/else'" in result.stderr
+
+
+def test_tasks_validate_names_file_line_and_close_matches(project, run_cli):
+    task_file = project.root / "tasks" / "qa.yaml"
+    task_file.write_text(
+        "name: qa\n"
+        "golden_set: golden_sets/qa.jsonl\n"
+        "user_template: 'Q: {{ questoin }}'\n"
+        "scorers:\n"
+        "  - scorer: exact_macth\n"
+        "  - scorer: rouge\n"
+        "    params: {tpye: rougeL}\n"
+    )
+    (project.root / "tasks" / "other.yaml").write_text(
+        "name: other\ngolden_set: golden_sets/missing.jsonl\nuser_template: x\nscorers: [{scorer: json_valid}]\n"
+    )
+    result = run_cli("tasks", "validate")
+    assert result.exit_code == 2
+    err = result.stderr
+    assert "tasks/qa.yaml:5: scorers[0].scorer: unknown scorer 'exact_macth'; did you mean 'exact_match'" in err
+    assert "tasks/qa.yaml:7: scorers[1].params.tpye: unknown key; did you mean 'type'?" in err
+    assert "tasks/qa.yaml:3: user_template: field 'questoin' is not in any record of golden_sets/qa.jsonl; did you mean 'question'?" in err
+    assert "tasks/other.yaml: golden_set: golden_sets/missing.jsonl does not exist" in err
+
+
+def test_tasks_validate_passes_on_the_shipped_tasks(run_cli, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[1])
+    result = run_cli("tasks", "validate")
+    assert result.exit_code == 0, result.output
+    assert "ok  ticket_triage: 130 items" in result.stderr
