@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import write_jsonl
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda omicron sigma".split()
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "omicron", "sigma"]
 
 
 def make_adapter(base_dir: Path, out: Path, spec: str, seed: int = 0) -> Path:
