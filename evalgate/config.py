@@ -150,6 +150,9 @@ class EvaluateParams(StrictModel):
     )
     runs_dir: str = "runs"
     metrics: str = "metrics/eval.json"
+    cache: str | None = Field(
+        None, description="The answer cache (SQLite); default: predictions.sqlite in the evalgate cache directory."
+    )
     server: ServerParams | None = None
 
     @model_validator(mode="after")

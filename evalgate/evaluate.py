@@ -181,7 +181,7 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         )
         runs.append(TaskRun(task, items, prompts, generation_sha))
 
-    cache = PredictionCache(cache_dir() / "predictions.sqlite")
+    cache = PredictionCache(Path(ev.cache) if ev.cache else cache_dir() / "predictions.sqlite")
     outputs: dict[str, dict[str, list[Generation]]] = {side: {} for side in SIDES}
     generated = {side: 0 for side in SIDES}
     try:

@@ -71,8 +71,7 @@ class OpenAITestServer:
 
     def start(self) -> OpenAITestServer:
         handler = type("Handler", (_Handler,), {"app": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _HTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="openai-test-server", daemon=True)
         self._thread.start()
         return self
@@ -96,10 +95,15 @@ class OpenAITestServer:
         """Forget recorded requests and settings between tests."""
         with self._state:
             self.requests.clear()
-            self.in_flight = 0
-            self.max_in_flight = 0
+            self.max_in_flight = self.in_flight
         self.delay_s = 0.0
         self.fail_on = None
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no request is being handled (e.g. one a client timed out on)."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     # -- the API --------------------------------------------------------------------------
 
@@ -212,6 +216,17 @@ def _stop_in_generated(tokenizer: Any, prompt_len: int, stop: list[str]) -> Any:
 
 def _error(message: str, type_: str, code: int, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client gave up (a timeout test); nothing to report
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

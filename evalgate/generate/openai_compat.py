@@ -173,7 +173,8 @@ class OpenAICompatBackend:
             )
         if isinstance(exc, openai.APIStatusError):
             hint = (
-                "check the prompt length and max_new_tokens against the served context length"
+                "check the prompt length plus max_new_tokens against the served context length, "
+                "and the server's log"
                 if 400 <= exc.status_code < 500
                 else "check the server's log"
             )
