@@ -245,3 +245,41 @@ def test_tasks_validate_passes_on_the_shipped_tasks(run_cli, monkeypatch):
     result = run_cli("tasks", "validate")
     assert result.exit_code == 0, result.output
     assert "ok  ticket_triage: 130 items" in result.stderr
+
+
+def test_decoding_matches_transformers_generate_and_stops_only_on_generated_text(eval_project, tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from evalgate.generate import Request
+    from evalgate.generate.hf import HFBackend
+    from evalgate.loading import Placement
+    from evalgate.models import load_tokenizer, resolve_base
+
+    ref = resolve_base(str(tiny_model_dir))
+    tok = load_tokenizer(ref)
+    prompts = [f"<|user|>\nsay {w}<|end|>\n<|assistant|>\n" for w in WORDS[:6]]
+    backend = HFBackend(
+        ref, tok, adapter_dir=None, quantization="none", placement=Placement("cpu", "float32"),
+        token_budget=100_000, max_batch_size=6,
+    )
+    out: dict[int, object] = {}
+    for chunk in backend.generate([Request(str(i), p, 10) for i, p in enumerate(prompts)], adapter=False):
+        out.update(chunk)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    for i, p in enumerate(prompts):
+        ids = tok(p, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            ref_ids = model.generate(**ids, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id)
+        new = ref_ids[0, ids["input_ids"].shape[1] :].tolist()
+        if tok.eos_token_id in new:
+            new = new[: new.index(tok.eos_token_id)]
+        assert out[i].text == tok.decode(new, skip_special_tokens=True)
+    # The prompt ends with "\n": a "\n\n" stop string must not match across the prompt's end.
+    first = out[0].text
+    stop = first[2:4] if len(first) >= 4 else None
+    if stop:
+        stopped = next(iter(backend.generate([Request("s", prompts[0], 10, (stop,))], adapter=False)))[0][1]
+        assert stopped.text == first[: first.index(stop)] and stopped.finish_reason == "stop"
+    newline = next(iter(backend.generate([Request("n", prompts[0], 10, ("\n\n",))], adapter=False)))[0][1]
+    assert not newline.text.startswith("\n") or newline.tokens > 1

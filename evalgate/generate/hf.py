@@ -103,47 +103,78 @@ class HFBackend:
         groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.max_new_tokens, r.stop), []).append(i)
-        pad_id = tok.pad_token_id
         eos_ids = _eos_ids(model, tok)
         with self._context(adapter), torch.inference_mode():
             for (max_new, stop), members in groups.items():
                 for batch in plan_batches([len(ids[i]) for i in members], max_new, self.token_budget, self.max_batch_size):
                     rows = [members[b] for b in batch]
                     start = time.perf_counter()
-                    out = self._generate_batch(model, [ids[i] for i in rows], max_new, stop, pad_id)
+                    out = self._generate_batch(model, [ids[i] for i in rows], max_new, stop, eos_ids)
                     per_item = (time.perf_counter() - start) / len(rows)
-                    done = []
-                    for row, i in enumerate(rows):
-                        done.append((i, _decode(tok, out[row], eos_ids, pad_id, stop, per_item)))
+                    done = [
+                        (i, _decode(tok, new_ids, ended, eos_ids, stop, per_item))
+                        for i, (new_ids, ended) in zip(rows, out, strict=True)
+                    ]
                     self.items_generated += len(rows)
                     yield done
 
-    def _generate_batch(self, model: Any, rows: list[list[int]], max_new: int, stop: tuple[str, ...], pad_id: int) -> list[list[int]]:
+    def _generate_batch(
+        self, model: Any, rows: list[list[int]], max_new: int, stop: tuple[str, ...], eos_ids: set[int]
+    ) -> list[tuple[list[int], bool]]:
+        """Greedy decoding of one left-padded batch with the KV cache.
+
+        A row leaves the batch as soon as it ends (EOS, a stop string in its *generated* text,
+        or max_new tokens), and its cache rows are dropped, so the remaining rows no longer pay
+        for it; `generate()` would keep computing finished rows until the longest one ends.
+        Returns each row's new tokens (up to and including the one that ended it) and whether
+        it ended at EOS or a stop string.
+        """
         import torch
 
+        device = self.placement.device
+        pad_id = self.tokenizer.pad_token_id
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for n, r in enumerate(rows):
             input_ids[n, width - len(r) :] = torch.tensor(r, dtype=torch.long)
             mask[n, width - len(r) :] = 1
-        device = self.placement.device
-        kwargs: dict[str, Any] = {}
-        if stop:
-            kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
-        out = model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=mask.to(device),
-            max_new_tokens=max_new,
-            do_sample=False,
-            num_beams=1,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=pad_id,
-            **kwargs,
-        )
-        return out[:, width:].tolist()
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        next_ids = out.logits[:, -1].argmax(-1)
+        last_pos = positions[:, -1]
+        active = list(range(len(rows)))
+        generated: list[list[int]] = [[] for _ in rows]
+        ended = [False] * len(rows)
+        decode = self.tokenizer.decode
+        for step in range(max_new):
+            keep = []
+            for j, (r, t) in enumerate(zip(active, next_ids.tolist(), strict=True)):
+                generated[r].append(t)
+                if t in eos_ids or (stop and any(s in decode(generated[r], skip_special_tokens=True) for s in stop)):
+                    ended[r] = True
+                elif step + 1 < max_new:
+                    keep.append(j)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=device)
+                cache.batch_select_indices(index)
+                mask, last_pos, next_ids = mask[index], last_pos[index], next_ids[index]
+                active = [active[j] for j in keep]
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+            last_pos = last_pos + 1
+            out = model(
+                input_ids=next_ids[:, None],
+                attention_mask=mask,
+                position_ids=last_pos[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            next_ids = out.logits[:, -1].argmax(-1)
+        return list(zip(generated, ended, strict=True))
 
 
 def _eos_ids(model: Any, tok: Any) -> set[int]:
@@ -154,15 +185,9 @@ def _eos_ids(model: Any, tok: Any) -> set[int]:
     return ids
 
 
-def _decode(
-    tok: Any, new_ids: list[int], eos_ids: set[int], pad_id: int, stop: tuple[str, ...], latency: float
-) -> Generation:
-    # generate() pads a finished row (EOS or stop string) with pad_id until the batch ends.
-    end = next((n for n, t in enumerate(new_ids) if t in eos_ids or t == pad_id), None)
-    kept = new_ids if end is None else new_ids[:end]
+def _decode(tok: Any, new_ids: list[int], ended: bool, eos_ids: set[int], stop: tuple[str, ...], latency: float) -> Generation:
+    kept = new_ids[:-1] if new_ids and new_ids[-1] in eos_ids else new_ids
     text, stopped = cut_at_stop(tok.decode(kept, skip_special_tokens=True), stop)
-    if end is None:
-        tokens, finish = len(kept), ("stop" if stopped else "length")
-    else:
-        tokens, finish = (end + 1 if new_ids[end] in eos_ids else end), "stop"
-    return Generation(text=text, tokens=tokens, latency_s=round(latency, 6), finish_reason=finish)
+    return Generation(
+        text=text, tokens=len(new_ids), latency_s=round(latency, 6), finish_reason="stop" if ended or stopped else "length"
+    )
