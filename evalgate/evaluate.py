@@ -17,6 +17,7 @@ from evalgate import __version__
 from evalgate.artifacts import (
     jsonl_bytes,
     package_versions,
+    sha256_bytes,
     sha256_file,
     sha256_json,
     sha256_text,
@@ -218,7 +219,8 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     for side in SIDES:
         rows = [r for run in runs for r in prediction_rows(run, outputs[side][run.task.name])]
         write_bytes_atomic(runs_dir / side / "predictions.jsonl", jsonl_bytes(rows))
-    write_bytes_atomic(runs_dir / "scores.jsonl", jsonl_bytes(row for st in scored for row in st.rows))
+    scores_bytes = jsonl_bytes(row for st in scored for row in st.rows)
+    write_bytes_atomic(runs_dir / "scores.jsonl", scores_bytes)
 
     provenance = {
         "base_model": {"spec": ref.spec, "sha256": base_hash, "tokenizer_sha256": tokenizer_sha256(ref)},
@@ -237,6 +239,8 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             }
             for run in runs
         },
+        "scores_file": str(Path(ev.runs_dir) / "scores.jsonl"),
+        "scores_sha256": sha256_bytes(scores_bytes),
         "git_commit": git_commit(root),
         "evalgate_version": __version__,
         "packages": package_versions(PACKAGES),
