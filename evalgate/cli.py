@@ -144,6 +144,37 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     print_eval_table(metrics, cfg.evaluate.metrics)
 
 
+@app.command()
+@user_errors
+def gate(params: ParamsOption = Path("params.yaml")) -> None:
+    """Decide pass or fail from paired statistics and the gate policy (exit 0 pass, 1 fail)."""
+    from evalgate.config import load_params
+    from evalgate.errors import EXIT_GATE_FAILED
+    from evalgate.gate import run_gate
+    from evalgate.ui import print_gate
+
+    cfg = load_params(params)
+    report = run_gate(cfg)
+    print_gate(report, cfg.gate.output if cfg.gate else "")
+    if report["verdict"] != "pass":
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command()
+@user_errors
+def promote(params: ParamsOption = Path("params.yaml")) -> None:
+    """Record the passing run as the promoted one (registry/promoted.json; MLflow when configured)."""
+    from evalgate.config import load_params
+    from evalgate.registry import run_promote
+    from evalgate.ui import console
+
+    entry = run_promote(load_params(params))
+    console.print(
+        f"[green]promoted[/green] adapter {entry['adapter_sha256'][:12]} (data {str(entry['dataset_sha256'])[:12]}) "
+        f"-> {entry['registry_file']}" + (f"; MLflow: {entry['mlflow']}" if entry.get("mlflow") else "")
+    )
+
+
 tasks_app = typer.Typer(help="Inspect and check evaluation tasks.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 

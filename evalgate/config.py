@@ -162,6 +162,77 @@ class EvaluateParams(StrictModel):
         return self
 
 
+CheckKind = Literal["min", "max_drop_vs_base", "min_gain_vs_base", "max_drop_vs_promoted", "min_coverage"]
+_NEEDS = {
+    "min": "threshold",
+    "min_coverage": "threshold",
+    "max_drop_vs_base": "margin",
+    "max_drop_vs_promoted": "margin",
+    "min_gain_vs_base": "margin",
+}
+
+
+class GateCheck(StrictModel):
+    """One check of the gate policy. `target` is `task/metric` for evaluate's metrics, or
+    `judge:rubric/metric` / `forgetting:task/metric` for those stages' metrics."""
+
+    name: str | None = Field(None, description="Shown in reports; defaults to '<target> <kind>'.")
+    target: str = Field(pattern=r"^((eval|judge|forgetting):)?[A-Za-z0-9_\-]+/[A-Za-z0-9_\-.]+$")
+    kind: CheckKind
+    threshold: float | None = Field(None, description="min: the floor on the candidate; min_coverage: the share of items.")
+    margin: float | None = Field(
+        None,
+        ge=0.0,
+        description="max_drop_*: the largest drop allowed (non-inferiority margin); min_gain_vs_base: the gain required.",
+    )
+    decide_on: Literal["lower_bound", "point"] = Field(
+        "lower_bound", description="min: decide on the CI's lower bound (default) or on the point estimate."
+    )
+
+    @model_validator(mode="after")
+    def _needs(self) -> GateCheck:
+        need = _NEEDS[self.kind]
+        other = "margin" if need == "threshold" else "threshold"
+        if getattr(self, need) is None:
+            raise ValueError(f"kind {self.kind} needs `{need}`")
+        if getattr(self, other) is not None:
+            raise ValueError(f"kind {self.kind} takes `{need}`, not `{other}`")
+        if self.kind == "min_coverage" and not 0.0 <= (self.threshold or 0.0) <= 1.0:
+            raise ValueError("min_coverage threshold is a share of items, between 0 and 1")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self.target.split(":", 1)[0] if ":" in self.target else "eval"
+
+    @property
+    def task(self) -> str:
+        return self.target.split(":", 1)[-1].split("/", 1)[0]
+
+    @property
+    def metric(self) -> str:
+        return self.target.split("/", 1)[1]
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.target} {self.kind}"
+
+
+class GateParams(StrictModel):
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Two-sided confidence of every interval.")
+    ci_method: Literal["bca", "percentile"] = "bca"
+    resamples: int = Field(10_000, ge=1_000, le=1_000_000, description="Paired bootstrap resamples.")
+    seed: int = 0
+    power: float = Field(0.8, gt=0.5, lt=1.0, description="Power for the minimum detectable effect.")
+    underpowered: Literal["warn", "fail"] = Field(
+        "warn", description="When a check's minimum detectable effect exceeds its margin."
+    )
+    correction: Literal["holm", "none"] = Field("holm", description="Multiple-comparison correction across checks.")
+    promoted: str = Field("registry/promoted.json", description="The promoted run (for max_drop_vs_promoted).")
+    output: str = "reports/gate.json"
+    checks: list[GateCheck] = Field(min_length=1)
+
+
 class Params(StrictModel):
     model: ModelParams = ModelParams()
     tasks_dir: str = "tasks"
@@ -169,6 +240,7 @@ class Params(StrictModel):
     train: TrainParams = TrainParams()
     export: ExportParams = ExportParams()
     evaluate: EvaluateParams = EvaluateParams()
+    gate: GateParams | None = None
 
     @model_validator(mode="after")
     def _relative_paths(self) -> Params:

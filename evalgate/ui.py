@@ -93,3 +93,15 @@ def print_eval_table(metrics: dict, path: str) -> None:
             d = f(delta) if not colour else f"[{colour}]{delta:+.3f}[/{colour}]"
             table.add_row(task, name + star, str(m["n"]), f(m["base"]), f(m["candidate"]), d, f(m["delta_stderr"]))
     console.print(table)
+
+
+def print_gate(report: dict, path: str) -> None:
+    """The verdict first, failing checks first, each with its one-sentence reason."""
+    order = {"fail": 0, "pass": 1, "skipped": 2}
+    for check in sorted(report["checks"], key=lambda c: order.get(c["verdict"], 3)):
+        colour = {"fail": "red", "pass": "green"}.get(check["verdict"], "yellow")
+        console.print(f"[{colour}]{check['verdict'].upper():7s}[/{colour}] {check['name']}: {check['reason']}", highlight=False)
+        for note in check.get("warnings", []):
+            console.print(f"        [yellow]warning:[/yellow] {note}", highlight=False)
+    colour = "green" if report["verdict"] == "pass" else "red"
+    console.print(f"[bold {colour}]gate {report['verdict'].upper()}[/bold {colour}]: {report['summary']} -> {path}")
