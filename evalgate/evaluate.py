@@ -197,6 +197,7 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
                         prompt=p,
                         max_new_tokens=gen.max_new_tokens,
                         stop=tuple(gen.stop),
+                        group=run.task.name,
                     )
                     for p in run.prompts
                 ]

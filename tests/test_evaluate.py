@@ -283,3 +283,41 @@ def test_decoding_matches_transformers_generate_and_stops_only_on_generated_text
         assert stopped.text == first[: first.index(stop)] and stopped.finish_reason == "stop"
     newline = next(iter(backend.generate([Request("n", prompts[0], 10, ("\n\n",))], adapter=False)))[0][1]
     assert not newline.text.startswith("\n") or newline.tokens > 1
+
+
+def test_shared_prefix_gives_the_same_answers(eval_project, tiny_model_dir, monkeypatch):
+    import evalgate.generate.hf as hf
+    from evalgate.generate import Request
+    from evalgate.loading import Placement
+    from evalgate.models import load_tokenizer, resolve_base
+
+    ref = resolve_base(str(tiny_model_dir))
+    tok = load_tokenizer(ref)
+    system = "<|system|>\nYou are a careful assistant. Answer in one short line.<|end|>\n"
+    prompts = [f"{system}<|user|>\n{' '.join(WORDS[i:i + 1 + i % 4])}<|end|>\n<|assistant|>\n" for i in range(8)]
+    requests = [Request(str(i), p, 10, group="t") for i, p in enumerate(prompts)]
+    assert len(hf.shared_prefix([tok(p, add_special_tokens=False)["input_ids"] for p in prompts])) >= 16
+    answers = {}
+    for min_prefix in (16, 10_000):
+        monkeypatch.setattr(hf, "MIN_SHARED_PREFIX", min_prefix)
+        backend = hf.HFBackend(
+            ref, tok, adapter_dir=Path("models/adapter"), quantization="none",
+            placement=Placement("cpu", "float32"), token_budget=100_000, max_batch_size=3,
+        )
+        for adapter in (False, True):
+            out: dict[int, object] = {}
+            for chunk in backend.generate(requests, adapter=adapter):
+                out.update(chunk)
+            answers[min_prefix, adapter] = [(out[i].text, out[i].tokens) for i in range(len(prompts))]
+    assert answers[16, False] == answers[10_000, False]
+    assert answers[16, True] == answers[10_000, True]
+    assert answers[16, False] != answers[16, True]
+
+
+def test_shared_prefix_leaves_every_row_a_token():
+    from evalgate.generate.hf import MIN_SHARED_PREFIX, shared_prefix
+
+    row = list(range(40))
+    assert shared_prefix([row, row]) == row[:39]
+    assert shared_prefix([row, row[:20] + [99] * 20]) == row[:20]
+    assert shared_prefix([row, row[: MIN_SHARED_PREFIX - 1] + [99]]) == []

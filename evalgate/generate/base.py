@@ -15,6 +15,8 @@ class Request:
     """The rendered prompt (chat template applied, generation prompt added)."""
     max_new_tokens: int
     stop: tuple[str, ...] = ()
+    group: str = ""
+    """Requests of one group (a task) tend to share a prompt prefix that backends may reuse."""
 
 
 @dataclass(frozen=True)

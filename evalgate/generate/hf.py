@@ -8,6 +8,7 @@ bounded by a token budget: rows x (longest prompt + max_new_tokens) <= token_bud
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,6 +33,25 @@ def plan_batches(lengths: Sequence[int], max_new_tokens: int, token_budget: int,
     if current:
         batches.append(current)
     return batches
+
+
+MIN_SHARED_PREFIX = 16
+"""Tokens a task's prompts must share before their common prefix is computed once."""
+
+
+def shared_prefix(rows: Sequence[Sequence[int]]) -> list[int]:
+    """The longest token prefix common to all rows, leaving each row at least one token of its
+    own (the last prompt token's logits start generation); empty when shorter than MIN_SHARED_PREFIX."""
+    if not rows:
+        return []
+    first = rows[0]
+    n = min(len(r) for r in rows) - 1
+    for r in rows[1:]:
+        k = 0
+        while k < n and r[k] == first[k]:
+            k += 1
+        n = k
+    return list(first[:n]) if n >= MIN_SHARED_PREFIX else []
 
 
 class HFBackend:
@@ -100,16 +120,21 @@ class HFBackend:
         model = self._load()
         tok = self.tokenizer
         ids = [e.ids for e in tok.backend_tokenizer.encode_batch_fast([r.prompt for r in requests], add_special_tokens=False)]
-        groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+        groups: dict[tuple[str, int, tuple[str, ...]], list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault((r.max_new_tokens, r.stop), []).append(i)
+            groups.setdefault((r.group, r.max_new_tokens, r.stop), []).append(i)
         eos_ids = _eos_ids(model, tok)
         with self._context(adapter), torch.inference_mode():
-            for (max_new, stop), members in groups.items():
-                for batch in plan_batches([len(ids[i]) for i in members], max_new, self.token_budget, self.max_batch_size):
+            for (_, max_new, stop), members in groups.items():
+                prefix = shared_prefix([ids[i] for i in members])
+                prefix_cache = self._prefill_prefix(model, prefix) if prefix else None
+                suffixes = {i: ids[i][len(prefix) :] for i in members}
+                for batch in plan_batches([len(suffixes[i]) for i in members], max_new, self.token_budget, self.max_batch_size):
                     rows = [members[b] for b in batch]
                     start = time.perf_counter()
-                    out = self._generate_batch(model, [ids[i] for i in rows], max_new, stop, eos_ids)
+                    out = self._generate_batch(
+                        model, [suffixes[i] for i in rows], max_new, stop, eos_ids, prefix_cache, len(prefix)
+                    )
                     per_item = (time.perf_counter() - start) / len(rows)
                     done = [
                         (i, _decode(tok, new_ids, ended, eos_ids, stop, per_item))
@@ -118,10 +143,27 @@ class HFBackend:
                     self.items_generated += len(rows)
                     yield done
 
+    def _prefill_prefix(self, model: Any, prefix: list[int]) -> Any:
+        import torch
+
+        ids = torch.tensor([prefix], dtype=torch.long, device=self.placement.device)
+        return model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+
     def _generate_batch(
-        self, model: Any, rows: list[list[int]], max_new: int, stop: tuple[str, ...], eos_ids: set[int]
+        self,
+        model: Any,
+        rows: list[list[int]],
+        max_new: int,
+        stop: tuple[str, ...],
+        eos_ids: set[int],
+        prefix_cache: Any = None,
+        prefix_len: int = 0,
     ) -> list[tuple[list[int], bool]]:
         """Greedy decoding of one left-padded batch with the KV cache.
+
+        With a shared prefix (its KV computed once per task), each row is
+        [prefix][padding][its own suffix]: padding is masked out and positions continue from
+        the prefix, so the result is that of the whole prompt, computed for a fraction of it.
 
         A row leaves the batch as soon as it ends (EOS, a stop string in its *generated* text,
         or max_new tokens), and its cache rows are dropped, so the remaining rows no longer pay
@@ -140,8 +182,20 @@ class HFBackend:
             input_ids[n, width - len(r) :] = torch.tensor(r, dtype=torch.long)
             mask[n, width - len(r) :] = 1
         input_ids, mask = input_ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0) + prefix_len
+        cache = None
+        if prefix_cache is not None:
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(rows))
+            mask = torch.cat([mask.new_ones((len(rows), prefix_len)), mask], dim=1)
+        out = model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         cache = out.past_key_values
         next_ids = out.logits[:, -1].argmax(-1)
         last_pos = positions[:, -1]
