@@ -279,3 +279,42 @@ def test_gate_json_carries_schema_and_provenance(gated, run_cli):
     assert prov["dataset_sha256"] == "d" * 64 and prov["adapter"]["sha256"] == "0" * 64
     assert prov["metrics_files"]["eval"] == sha256_file(gated.root / "metrics" / "eval.json")
     assert yaml.safe_load((gated.root / "params.yaml").read_text())["gate"]["checks"] == prov["policy"]["checks"] or prov["policy"]["checks"]
+
+
+def test_a_bug_is_exit_3_with_a_traceback(gated, monkeypatch, capsys):
+    import sys
+
+    import evalgate.gate
+    from evalgate.cli import main
+
+    base, cand = binary_pairs(50, 0.8, 0.8)
+    write_eval(gated.root, {"acc": base}, {"acc": cand})
+    set_gate(gated, [{"target": "qa/acc", "kind": "max_drop_vs_base", "margin": 0.05}])
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(evalgate.gate, "run_gate", broken)
+    monkeypatch.setattr(sys, "argv", ["evalgate", "gate"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "internal error" in err
+    assert not (gated.root / "reports" / "gate.json").exists()
+
+
+def test_seed_rules_are_expressible(tmp_path):
+    from evalgate.config import GateParams
+
+    policy = GateParams.model_validate(
+        {
+            "checks": [
+                {"target": "judge:helpfulness/score", "kind": "min", "threshold": 4.0},
+                {"target": "forgetting:general/acc", "kind": "max_drop_vs_base", "margin": 0.05},
+            ]
+        }
+    )
+    judge, forgetting = policy.checks
+    assert (judge.source, judge.task, judge.metric) == ("judge", "helpfulness", "score")
+    assert (forgetting.source, forgetting.task, forgetting.metric) == ("forgetting", "general", "acc")
