@@ -317,6 +317,9 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     hf_logging.set_verbosity_error()
     if os.environ.get("EVALGATE_NO_PROGRESS"):
         hf_logging.disable_progress_bar()
+        import datasets
+
+        datasets.disable_progress_bars()
     model = load_base_model(ref, train.quantization, placement)
     model = attach_lora(model, train, quantized=train.quantization != "none")
     history = _History(train.overfit_train_loss)
