@@ -265,6 +265,10 @@ def _save_adapter(model: Any, ref: BaseModelRef, out_dir: Path) -> None:
         config_path = tmp / "adapter_config.json"
         config = json.loads(config_path.read_text())
         config["base_model_name_or_path"] = ref.spec
+        # PEFT keeps target_modules as a set: its list order follows the process's string-hash
+        # seed, which would give the same weights a different adapter hash in every process.
+        if isinstance(config.get("target_modules"), list):
+            config["target_modules"] = sorted(config["target_modules"])
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
