@@ -36,6 +36,7 @@ class Source:
     """One stage's metrics file and its per-item scores, checked for staleness."""
 
     name: str
+    path: Path
     metrics: dict[str, Any]
     rows: dict[tuple[str, str], list[dict[str, Any]]]  # (task, metric) -> rows in file order
 
@@ -63,7 +64,7 @@ def load_source(root: Path, name: str, metrics_path: str | None = None) -> Sourc
         for line in fh:
             row = json.loads(line)
             rows.setdefault((row["task"], row["metric"]), []).append(row)
-    return Source(name, metrics, rows)
+    return Source(name, mfile, metrics, rows)
 
 
 def check_fresh(root: Path, src: Source, params: Params) -> None:
@@ -131,15 +132,12 @@ def _fmt(x: float) -> str:
 
 def _one_sided_p(diff: np.ndarray, bound: float) -> float:
     """p-value of H0: mean(diff) <= bound against mean(diff) > bound (paired t)."""
-    from scipy import stats
+    from scipy import stats as sps
 
-    n = len(diff)
-    sd = float(np.std(diff, ddof=1)) if n > 1 else 0.0
-    mean = float(np.mean(diff))
-    if sd == 0.0:
-        return 0.0 if mean > bound else 1.0
-    t = (mean - bound) / (sd / math.sqrt(n))
-    return float(stats.t.sf(t, df=n - 1))
+    from evalgate.stats import paired_t
+
+    t = paired_t(np.zeros_like(diff), diff - bound)
+    return float(sps.t.sf(t.t, t.df))
 
 
 def evaluate_check(check: GateCheck, pairs: Pairs, gate: GateParams) -> dict[str, Any]:
@@ -322,7 +320,7 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             "base_model": prov.get("base_model"),
             "adapter": prov.get("adapter"),
             "golden_sets": {t: i["golden_set_sha256"] for t, i in prov.get("tasks", {}).items()},
-            "metrics_files": {name: sha256_file(root / SOURCES[name][0]) if name != "eval" else sha256_file(root / params.evaluate.metrics) for name in sources},
+            "metrics_files": {name: sha256_file(src.path) for name, src in sources.items()},
             "judge": sources["judge"].metrics.get("provenance", {}).get("judge") if "judge" in sources else None,
             "policy": gate.model_dump(mode="json"),
             "git_commit": git_commit(root),

@@ -25,14 +25,8 @@ def _show_bars() -> bool:
     return console.is_terminal and not os.environ.get("EVALGATE_NO_PROGRESS")
 
 
-def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """Iterate with a progress bar on a terminal; plain iteration in CI logs."""
-    if not _show_bars():
-        yield from items
-        return
-    if total is None and isinstance(items, Sized):
-        total = len(items)
-    with Progress(
+def _bar() -> Progress:
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -40,7 +34,17 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         TimeRemainingColumn(),
         console=console,
         transient=True,
-    ) as progress:
+    )
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """Iterate with a progress bar on a terminal; plain iteration in CI logs."""
+    if not _show_bars():
+        yield from items
+        return
+    if total is None and isinstance(items, Sized):
+        total = len(items)
+    with _bar() as progress:
         task = progress.add_task(description, total=total)
         for item in items:
             yield item
@@ -61,15 +65,7 @@ def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     if not _show_bars():
         yield lambda n: None
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with _bar() as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
 
