@@ -153,6 +153,14 @@ class EvaluateParams(StrictModel):
     cache: str | None = Field(
         None, description="The answer cache (SQLite); default: predictions.sqlite in the evalgate cache directory."
     )
+    trunk_cache_gb: float = Field(
+        4.0,
+        ge=0,
+        description=(
+            "Disk kept for the base model's prompt states below the adapter's lowest layer (next to the "
+            "answer cache), so a new adapter's answers skip those layers; 0 turns it off."
+        ),
+    )
     server: ServerParams | None = None
 
     @model_validator(mode="after")

@@ -90,7 +90,11 @@ def check_adapter(root: Path, ev: EvaluateParams, ref: BaseModelRef, base_hash: 
     return adapter_dir, adapter_sha256(adapter_dir)
 
 
-def make_backend(params: Params, ref: BaseModelRef, tokenizer: Any, adapter_dir: Path) -> Backend:
+def answer_cache_path(ev: EvaluateParams) -> Path:
+    return Path(ev.cache) if ev.cache else cache_dir() / "predictions.sqlite"
+
+
+def make_backend(params: Params, ref: BaseModelRef, tokenizer: Any, adapter_dir: Path, base_sha: str = "") -> Backend:
     ev = params.evaluate
     if ev.backend == "openai-compatible":
         from evalgate.generate.openai_compat import OpenAICompatBackend
@@ -100,23 +104,57 @@ def make_backend(params: Params, ref: BaseModelRef, tokenizer: Any, adapter_dir:
     import torch
 
     from evalgate.generate.hf import HFBackend
+    from evalgate.generate.trunk import TrunkStore
     from evalgate.loading import resolve_placement
 
     if ev.threads:
         torch.set_num_threads(ev.threads)
+    placement = resolve_placement(ev.device, ev.compute_dtype)
+    trunk = None
+    if ev.trunk_cache_gb > 0 and base_sha:
+        namespace = {"base": base_sha, "quantization": ev.quantization, "dtype": placement.dtype_name, "device": placement.device}
+        trunk = TrunkStore(answer_cache_path(ev).parent / "trunk", namespace, int(ev.trunk_cache_gb * 2**30))
     return HFBackend(
         ref,
         tokenizer,
         adapter_dir=adapter_dir,
         quantization=ev.quantization,
-        placement=resolve_placement(ev.device, ev.compute_dtype),
+        placement=placement,
         token_budget=ev.token_budget,
         max_batch_size=ev.max_batch_size,
+        trunk=trunk,
     )
 
 
 def request_key(model_sha: str, adapter_sha: str | None, prompt_sha: str, generation_sha: str) -> str:
     return sha256_json({"model": model_sha, "adapter": adapter_sha, "prompt": prompt_sha, "generation": generation_sha})
+
+
+def predict_pairs(
+    backend: Backend,
+    cache: PredictionCache,
+    base: list[Request],
+    candidate: list[Request],
+) -> int:
+    """Where neither side's answer is cached, answer both in one pass (a backend with
+    `generate_pair`: the candidate reuses the base's work below the adapter's layers) and cache
+    them batch by batch. Returns how many answers were generated; `predict` does the rest."""
+    pair_answers = getattr(backend, "generate_pair", None)
+    if pair_answers is None or not base:
+        return 0
+    found = cache.get_many([r.key for r in base] + [r.key for r in candidate])
+    todo: dict[str, tuple[Request, Request]] = {}
+    for b, c in zip(base, candidate, strict=True):
+        if b.key not in found and c.key not in found and b.key not in todo:
+            todo[b.key] = (b, c)
+    pairs = list(todo.values())
+    if not pairs:
+        return 0
+    with progress(f"base + candidate: generating {len(pairs)} answer pairs", total=len(pairs)) as advance:
+        for chunk in pair_answers([b for b, _ in pairs]):
+            cache.put_many([(pairs[i][0].key, g) for i, g, _ in chunk] + [(pairs[i][1].key, g) for i, _, g in chunk])
+            advance(len(chunk))
+    return 2 * len(pairs)
 
 
 def predict(
@@ -169,7 +207,7 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     tokenizer = load_tokenizer(ref)
     base_hash = base_model_sha256(ref)
     adapter_dir, adapter_hash = check_adapter(root, ev, ref, base_hash)
-    backend = make_backend(params, ref, tokenizer, adapter_dir)
+    backend = make_backend(params, ref, tokenizer, adapter_dir, base_hash)
     model_sha = base_hash if ev.backend == "hf" else sha256_json({"served": ev.server.model if ev.server else None})
 
     runs: list[TaskRun] = []
@@ -182,26 +220,28 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         )
         runs.append(TaskRun(task, items, prompts, generation_sha))
 
-    cache = PredictionCache(Path(ev.cache) if ev.cache else cache_dir() / "predictions.sqlite")
+    cache = PredictionCache(answer_cache_path(ev))
     outputs: dict[str, dict[str, list[Generation]]] = {side: {} for side in SIDES}
     generated = {side: 0 for side in SIDES}
+    requests: dict[str, list[Request]] = {}
+    for side in SIDES:
+        adapter = side == "candidate"
+        requests[side] = [
+            Request(
+                key=request_key(model_sha, adapter_hash if adapter else None, sha256_text(p), run.generation_sha256),
+                prompt=p,
+                max_new_tokens=run.task.spec.generation.max_new_tokens,
+                stop=tuple(run.task.spec.generation.stop),
+                group=run.task.name,
+            )
+            for run in runs
+            for p in run.prompts
+        ]
     try:
+        paired = predict_pairs(backend, cache, requests["base"], requests["candidate"])
         for side in SIDES:
-            adapter = side == "candidate"
-            requests: list[Request] = []
-            for run in runs:
-                gen = run.task.spec.generation
-                requests += [
-                    Request(
-                        key=request_key(model_sha, adapter_hash if adapter else None, sha256_text(p), run.generation_sha256),
-                        prompt=p,
-                        max_new_tokens=gen.max_new_tokens,
-                        stop=tuple(gen.stop),
-                        group=run.task.name,
-                    )
-                    for p in run.prompts
-                ]
-            answers, generated[side] = predict(backend, cache, requests, adapter=adapter, label=side)
+            answers, generated[side] = predict(backend, cache, requests[side], adapter=side == "candidate", label=side)
+            generated[side] += paired // 2
             start = 0
             for run in runs:
                 outputs[side][run.task.name] = answers[start : start + len(run.items)]

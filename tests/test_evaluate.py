@@ -14,15 +14,18 @@ from tests.conftest import write_jsonl
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "omicron", "sigma"]
 
 
-def make_adapter(base_dir: Path, out: Path, spec: str, seed: int = 0) -> Path:
-    """A LoRA adapter for the tiny model with random non-zero B, so it changes the answers."""
+def make_adapter(base_dir: Path, out: Path, spec: str, seed: int = 0, layers: list[int] | None = None) -> Path:
+    """A LoRA adapter for the tiny model with random non-zero B, so it changes the answers
+    (on every layer, or on `layers` only)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(str(base_dir))
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"]))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"], layers_to_transform=layers)
+    )
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:
@@ -155,27 +158,27 @@ def test_killed_run_resumes_generating_only_the_rest(eval_project, run_cli, monk
 
     eval_project.params["evaluate"]["max_batch_size"] = 2
     eval_project.write_params()
-    original = HFBackend._generate_batch
+    original = HFBackend._decode
     calls = {"n": 0}
 
     def crash_after_three_batches(self, *args, **kwargs):
-        if calls["n"] == 3:
+        if calls["n"] == 6:  # three batches of two items, each decoded for base and candidate
             raise KeyboardInterrupt  # a kill mid-run
         calls["n"] += 1
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(HFBackend, "_generate_batch", crash_after_three_batches)
+    monkeypatch.setattr(HFBackend, "_decode", crash_after_three_batches)
     with pytest.raises(KeyboardInterrupt):
         from evalgate.config import load_params
         from evalgate.evaluate import run_evaluate
 
         run_evaluate(load_params(Path("params.yaml")))
     assert not (eval_project.root / "metrics" / "eval.json").exists()
-    monkeypatch.setattr(HFBackend, "_generate_batch", original)
+    monkeypatch.setattr(HFBackend, "_decode", original)
     counter = Counter(monkeypatch)
     result = run_cli("evaluate")
     assert result.exit_code == 0, result.output
-    assert counter.generated == 24 - 6  # three batches of two were cached before the kill
+    assert counter.generated == 24 - 12  # three batches of two items (both sides) were cached before the kill
 
 
 def test_new_adapter_reuses_the_base_answers(eval_project, run_cli, monkeypatch, tiny_model_dir):
@@ -321,3 +324,122 @@ def test_shared_prefix_leaves_every_row_a_token():
     assert shared_prefix([row, row]) == row[:39]
     assert shared_prefix([row, row[:20] + [99] * 20]) == row[:20]
     assert shared_prefix([row, row[: MIN_SHARED_PREFIX - 1] + [99]]) == []
+
+
+@pytest.mark.parametrize("layers", [None, [1]], ids=["all-layers", "top-layer"])
+def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, monkeypatch, layers):
+    """generate_pair answers base and candidate together, the candidate skipping the layers
+    below the adapter; the answers must be those of each side generated on its own."""
+    import evalgate.generate.hf as hf
+    from evalgate.generate import Request
+    from evalgate.loading import Placement
+    from evalgate.models import load_tokenizer, resolve_base
+
+    make_adapter(tiny_model_dir, Path("models/adapter"), str(tiny_model_dir), seed=3, layers=layers)
+    ref = resolve_base(str(tiny_model_dir))
+    tok = load_tokenizer(ref)
+    system = "<|system|>\nYou are a careful assistant. Answer in one short line.<|end|>\n"
+    prompts = [f"{system}<|user|>\n{' '.join(WORDS[i:i + 1 + i % 5])}<|end|>\n<|assistant|>\n" for i in range(9)]
+    requests = [Request(str(i), p, 10, group="t") for i, p in enumerate(prompts)]
+    for min_prefix in (16, 10_000):
+        monkeypatch.setattr(hf, "MIN_SHARED_PREFIX", min_prefix)
+        backend = hf.HFBackend(
+            ref, tok, adapter_dir=Path("models/adapter"), quantization="none",
+            placement=Placement("cpu", "float32"), token_budget=100_000, max_batch_size=4,
+        )
+        alone = {}
+        for adapter in (False, True):
+            out: dict[int, object] = {}
+            for chunk in backend.generate(requests, adapter=adapter):
+                out.update(chunk)
+            alone[adapter] = [(out[i].text, out[i].tokens, out[i].finish_reason) for i in range(len(prompts))]
+        assert backend._floor == (0 if layers is None else 1)
+        # Count the prompt passes through the lowest layer: the candidate's are skipped.
+        prompt_passes = {"n": 0}
+        lowest = hf.decoder_layers(backend._model)[0]
+
+        def count(module, args, kwargs, passes=prompt_passes):
+            passes["n"] += int(args[0].shape[1] > 1)
+
+        handle = lowest.register_forward_pre_hook(count, with_kwargs=True)
+        paired: dict[int, tuple] = {}
+        for chunk in backend.generate_pair(requests):
+            paired.update({i: (b, c) for i, b, c in chunk})
+        handle.remove()
+        assert sorted(paired) == list(range(len(prompts)))
+        assert [(b.text, b.tokens, b.finish_reason) for b, _ in (paired[i] for i in range(9))] == alone[False]
+        assert [(c.text, c.tokens, c.finish_reason) for _, c in (paired[i] for i in range(9))] == alone[True]
+        assert alone[False] != alone[True]
+        batches, prefixes = 3, (2 if min_prefix == 16 else 0)  # 9 prompts in batches of 4; a prefix pass per side
+        assert prompt_passes["n"] == (batches if layers else 2 * batches) + prefixes
+
+
+def test_adapter_floor_is_the_lowest_adapted_layer(tiny_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from evalgate.generate.hf import adapter_floor
+
+    for layers, floor in ((None, 0), ([1], 1), ([0, 1], 0)):
+        out = make_adapter(tiny_model_dir, tmp_path / f"a{floor}{layers}", str(tiny_model_dir), layers=layers)
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(out))
+        assert adapter_floor(model) == floor, layers
+
+
+def test_new_adapter_skips_the_shared_layers_with_stored_base_states(eval_project, run_cli, monkeypatch, tiny_model_dir):
+    """After a data-only change (new adapter, base answers cached), the candidate reads the
+    base's stored prompt states below the adapter instead of recomputing them; its answers are
+    those of a run that computes everything."""
+    from evalgate.generate.hf import HFBackend
+
+    root = eval_project.root
+    make_adapter(tiny_model_dir, root / "models" / "adapter", str(tiny_model_dir), layers=[1])
+    assert run_cli("evaluate").exit_code == 0
+    stored = list((root / ".cache" / "trunk").glob("*/*.safetensors"))
+    assert len(stored) == 12  # one per prompt
+
+    make_adapter(tiny_model_dir, root / "models" / "adapter", str(tiny_model_dir), seed=7, layers=[1])
+    used = {"batches": 0}
+    original = HFBackend._generate_from_trunk
+
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        used["batches"] += out is not None
+        return out
+
+    monkeypatch.setattr(HFBackend, "_generate_from_trunk", spy)
+    counter = Counter(monkeypatch)
+    assert run_cli("evaluate").exit_code == 0
+    assert counter.generated == 12 and used["batches"] == 2  # 12 prompts in batches of 8
+    with_states = read_jsonl(root / "runs" / "candidate" / "predictions.jsonl")
+
+    monkeypatch.setenv("EVALGATE_CACHE_DIR", str(root / ".cache2"))
+    eval_project.params["evaluate"]["trunk_cache_gb"] = 0
+    eval_project.write_params()
+    assert run_cli("evaluate").exit_code == 0
+    computed = read_jsonl(root / "runs" / "candidate" / "predictions.jsonl")
+    assert [(r["output"], r["tokens"]) for r in with_states] == [(r["output"], r["tokens"]) for r in computed]
+    assert not (root / ".cache2" / "trunk").exists()
+
+
+def test_trunk_store_evicts_least_recently_used(tmp_path):
+    import os
+
+    import torch
+
+    from evalgate.generate.trunk import TrunkStates, TrunkStore
+
+    states = TrunkStates([torch.zeros(2, 100, 8)], [torch.zeros(2, 100, 8)], torch.zeros(100, 16))
+    store = TrunkStore(tmp_path, {"base": "x"}, max_bytes=10**9)
+    keys = [store.key([i, 1, 2], 1) for i in range(4)]
+    for n, k in enumerate(keys):
+        store.put(k, states)
+        os.utime(store._path(k), (1000 + n, 1000 + n))
+    size = store._path(keys[0]).stat().st_size
+    assert store.get(keys[0]) is not None  # read: now the most recently used
+    store.max_bytes = 2 * size
+    store.evict()
+    assert [store.has(k) for k in keys] == [True, False, False, True]
+    assert store.key([1, 2], 1) != store.key([1, 2], 2) != TrunkStore(tmp_path, {"base": "y"}, 1).key([1, 2], 1)
+    store._path(keys[3]).write_bytes(b"not safetensors")
+    assert store.get(keys[3]) is None

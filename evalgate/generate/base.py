@@ -31,6 +31,11 @@ class Generation:
 
 
 class Backend(Protocol):
+    """A generation engine. A backend may also offer
+    `generate_pair(requests) -> Iterator[list[tuple[int, Generation, Generation]]]`: base and
+    candidate answers to the same requests in one pass, (index, base, candidate) per item; the
+    evaluate stage uses it for items where neither side is cached."""
+
     name: str
 
     def identity(self) -> dict[str, Any]:

@@ -3,20 +3,30 @@
 Greedy, batched, left-padded. Requests are grouped by generation settings, sorted by prompt
 length (longest first, so an out-of-memory shows up on the first batch) and packed into batches
 bounded by a token budget: rows x (longest prompt + max_new_tokens) <= token_budget.
+
+Where base and candidate both need an answer to the same prompt, `generate_pair` answers both in
+one pass over a batch: the layers below the lowest one the adapter changes compute the same
+states for both models, so the candidate's prompt is run through those layers once (by the base)
+and only its upper layers run with the adapter.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalgate.generate.base import Generation, Request, cut_at_stop
 from evalgate.loading import Placement
 from evalgate.models import BaseModelRef
+
+if TYPE_CHECKING:
+    from evalgate.generate.kv import SlabCache
+    from evalgate.generate.trunk import TrunkStates, TrunkStore
 
 
 def plan_batches(lengths: Sequence[int], max_new_tokens: int, token_budget: int, max_batch_size: int) -> list[list[int]]:
@@ -54,6 +64,89 @@ def shared_prefix(rows: Sequence[Sequence[int]]) -> list[int]:
     return list(first[:n]) if n >= MIN_SHARED_PREFIX else []
 
 
+def decoder_layers(model: Any) -> Any | None:
+    """The ModuleList of decoder layers the causal LM loops over, or None for unknown layouts."""
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+    layers = getattr(decoder, "layers", None)
+    n = getattr(base.config.get_text_config(decoder=True), "num_hidden_layers", None)
+    if isinstance(layers, torch.nn.ModuleList) and len(layers) == n:
+        return layers
+    return None
+
+
+def adapter_floor(model: Any) -> int:
+    """Index of the lowest decoder layer the loaded adapter changes: below it, base and candidate
+    compute identical states for identical tokens. 0 (nothing shared) for an adapter that touches
+    anything before the decoder layers (embeddings) or a model layout this does not know."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils import ModulesToSaveWrapper
+
+    layers = decoder_layers(model)
+    if layers is None:
+        return 0
+    index = {id(layer): i for i, layer in enumerate(layers)}
+    layer_names = {name: index[id(m)] for name, m in model.named_modules() if id(m) in index}
+    floor = len(layers)
+    for name, module in model.named_modules():
+        if not isinstance(module, (BaseTunerLayer, ModulesToSaveWrapper)):
+            continue
+        owner = next((i for n, i in layer_names.items() if name.startswith(n + ".")), None)
+        if owner is not None:
+            floor = min(floor, owner)
+        elif not re.search(r"(^|\.)(lm_head|norm)(\.|$)", name):
+            return 0  # embeddings or another module before the decoder layers
+    return floor
+
+
+@contextlib.contextmanager
+def _skip_lower_layers(layers: Any, floor: int, hidden: Any) -> Iterator[None]:
+    """Within the block, the model's layers below `floor` are not run and the input of layer
+    `floor` is `hidden` (the base model's states for the same batch)."""
+    import torch
+
+    class Skip(torch.nn.Module):
+        def __init__(self, replay: Any = None):
+            super().__init__()
+            self.replay = replay
+
+        def forward(self, hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
+            return hidden_states if self.replay is None else self.replay
+
+    saved = [layers[i] for i in range(floor)]
+    try:
+        for i in range(floor):
+            layers[i] = Skip(hidden if i == floor - 1 else None)
+        yield
+    finally:
+        for i, layer in enumerate(saved):
+            layers[i] = layer
+
+
+@contextlib.contextmanager
+def _capture_input(layer: Any, store: dict[str, Any]) -> Iterator[None]:
+    def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        store["hidden"] = args[0] if args else kwargs["hidden_states"]
+
+    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@dataclass
+class _Prefilled:
+    """A batch after its prompt pass: the cache, the mask and positions, the first new tokens."""
+
+    cache: SlabCache
+    mask: Any
+    last_pos: Any
+    next_ids: Any
+
+
 class HFBackend:
     name = "hf"
 
@@ -67,6 +160,7 @@ class HFBackend:
         placement: Placement,
         token_budget: int,
         max_batch_size: int,
+        trunk: TrunkStore | None = None,
     ):
         self.ref = ref
         self.tokenizer = tokenizer
@@ -75,7 +169,10 @@ class HFBackend:
         self.placement = placement
         self.token_budget = token_budget
         self.max_batch_size = max_batch_size
+        self.trunk = trunk
+        """Where the base's prompt states below the adapter are kept for later candidates."""
         self._model: Any = None
+        self._floor = 0
         self.items_generated = 0
         """Answers produced by the model (not the cache): what tests count."""
 
@@ -97,6 +194,7 @@ class HFBackend:
                 from peft import PeftModel
 
                 model = PeftModel.from_pretrained(model, str(self.adapter_dir), is_trainable=False)
+                self._floor = adapter_floor(model)
             model.eval()
             self._model = model
         return self._model
@@ -112,42 +210,177 @@ class HFBackend:
             return contextlib.nullcontext()
         return model.disable_adapter() if self.adapter_dir is not None else contextlib.nullcontext()
 
+    def _plan(self, requests: Sequence[Request], use_prefix: bool = True) -> tuple[list[list[int]], list[tuple[int, tuple[str, ...], list[int], list[list[int]]]]]:
+        """Token ids of every request, and per group of requests with equal settings:
+        (max_new, stop, shared prefix, batches of indices into requests)."""
+        ids = [e.ids for e in self.tokenizer.backend_tokenizer.encode_batch_fast([r.prompt for r in requests], add_special_tokens=False)]
+        groups: dict[tuple[str, int, tuple[str, ...]], list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault((r.group, r.max_new_tokens, r.stop), []).append(i)
+        plan = []
+        for (_, max_new, stop), members in groups.items():
+            prefix = shared_prefix([ids[i] for i in members]) if use_prefix else []
+            lengths = [len(ids[i]) - len(prefix) for i in members]
+            batches = plan_batches(lengths, max_new, self.token_budget, self.max_batch_size)
+            plan.append((max_new, stop, prefix, [[members[b] for b in batch] for batch in batches]))
+        return ids, plan
+
     def generate(self, requests: Sequence[Request], *, adapter: bool) -> Iterator[list[tuple[int, Generation]]]:
         if not requests:
             return
         import torch
 
         model = self._load()
-        tok = self.tokenizer
-        ids = [e.ids for e in tok.backend_tokenizer.encode_batch_fast([r.prompt for r in requests], add_special_tokens=False)]
-        groups: dict[tuple[str, int, tuple[str, ...]], list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault((r.group, r.max_new_tokens, r.stop), []).append(i)
-        eos_ids = _eos_ids(model, tok)
+        eos_ids = _eos_ids(model, self.tokenizer)
+        layers = decoder_layers(model)
+        floor = self._floor if layers is not None and self.trunk is not None else 0
         with self._context(adapter), torch.inference_mode():
-            for (_, max_new, stop), members in groups.items():
-                prefix = shared_prefix([ids[i] for i in members])
-                prefix_cache = self._prefill_prefix(model, prefix) if prefix else None
-                suffixes = {i: ids[i][len(prefix) :] for i in members}
-                for batch in plan_batches([len(suffixes[i]) for i in members], max_new, self.token_budget, self.max_batch_size):
-                    rows = [members[b] for b in batch]
+            ids, plan = self._plan(requests)
+            if adapter and floor and all(self.trunk.has(self.trunk.key(r, floor)) for r in ids):  # type: ignore[union-attr]
+                ids, plan = self._plan(requests, use_prefix=False)
+                for max_new, stop, _, batches in plan:
+                    for rows in batches:
+                        start = time.perf_counter()
+                        out = self._generate_from_trunk(model, layers, floor, [ids[i] for i in rows], max_new, stop, eos_ids)
+                        if out is None:  # a state file went missing or unreadable: compute it all
+                            out = self._generate_batch(model, [ids[i] for i in rows], max_new, stop, eos_ids)
+                        yield self._finish(rows, out, eos_ids, stop, start)
+                return
+            save = floor if not adapter else 0
+            for max_new, stop, prefix, batches in plan:
+                prefix_cache, prefix_hidden = self._prefill_prefix(model, prefix, layers, save) if prefix else (None, None)
+                for rows in batches:
                     start = time.perf_counter()
-                    out = self._generate_batch(
-                        model, [suffixes[i] for i in rows], max_new, stop, eos_ids, prefix_cache, len(prefix)
-                    )
-                    per_item = (time.perf_counter() - start) / len(rows)
-                    done = [
-                        (i, _decode(tok, new_ids, ended, eos_ids, stop, per_item))
-                        for i, (new_ids, ended) in zip(rows, out, strict=True)
-                    ]
-                    self.items_generated += len(rows)
-                    yield done
+                    suffixes = [ids[i][len(prefix) :] for i in rows]
+                    capacity = len(prefix) + max(len(r) for r in suffixes) + max_new
+                    store: dict[str, Any] = {}
+                    with _capture_input(layers[save], store) if save else contextlib.nullcontext():
+                        state = self._prefill(model, suffixes, prefix_cache, len(prefix), capacity)
+                    if save:
+                        self._save_trunk([ids[i] for i in rows], len(prefix), state.cache, store["hidden"], prefix_hidden, save)
+                    out = self._decode(model, state, max_new, stop, eos_ids)
+                    yield self._finish(rows, out, eos_ids, stop, start)
 
-    def _prefill_prefix(self, model: Any, prefix: list[int]) -> Any:
+    def _finish(
+        self, rows: list[int], out: list[tuple[list[int], bool]], eos_ids: set[int], stop: tuple[str, ...], start: float
+    ) -> list[tuple[int, Generation]]:
+        per_item = (time.perf_counter() - start) / len(rows)
+        self.items_generated += len(rows)
+        return [(i, _decode(self.tokenizer, new, ended, eos_ids, stop, per_item)) for i, (new, ended) in zip(rows, out, strict=True)]
+
+    def generate_pair(self, requests: Sequence[Request]) -> Iterator[list[tuple[int, Generation, Generation]]]:
+        """Base and candidate answers to the same requests, batch by batch: (index, base, candidate).
+
+        The base's prompt pass captures the hidden states entering the adapter's lowest layer;
+        the candidate's prompt pass replays them and runs only the layers from there up, and its
+        cache takes the base's keys and values below that layer (they are the same numbers).
+        Each side then decodes on its own. A batch holds both sides' caches, so it needs twice
+        the memory of a one-sided batch of the same size."""
+        if not requests:
+            return
+        if self.adapter_dir is None:
+            raise ValueError("candidate answers requested from a backend without an adapter")
         import torch
 
+        model = self._load()
+        eos_ids = _eos_ids(model, self.tokenizer)
+        layers = decoder_layers(model)
+        floor = self._floor if layers is not None else 0
+        with torch.inference_mode():
+            ids, plan = self._plan(requests)
+            for max_new, stop, prefix, batches in plan:
+                save = floor if self.trunk is not None else 0
+                prefix_caches, prefix_hidden = {}, None
+                for adapter in (False, True):
+                    with self._context(adapter):
+                        prefix_caches[adapter], hidden = (
+                            self._prefill_prefix(model, prefix, layers, 0 if adapter else save) if prefix else (None, None)
+                        )
+                        prefix_hidden = prefix_hidden if adapter else hidden
+                for rows in batches:
+                    start = time.perf_counter()
+                    suffixes = [ids[i][len(prefix) :] for i in rows]
+                    capacity = len(prefix) + max(len(s) for s in suffixes) + max_new
+                    store: dict[str, Any] = {}
+                    with self._context(False):
+                        capture = _capture_input(layers[floor], store) if floor else contextlib.nullcontext()
+                        with capture:
+                            base = self._prefill(model, suffixes, prefix_caches[False], len(prefix), capacity)
+                    if save:
+                        self._save_trunk([ids[i] for i in rows], len(prefix), base.cache, store["hidden"], prefix_hidden, save)
+                    if floor:
+                        with self._context(True), _skip_lower_layers(layers, floor, store.pop("hidden")):
+                            cand = self._prefill(model, suffixes, prefix_caches[True], len(prefix), capacity)
+                        cand.cache.copy_layers_from(base.cache, range(floor))
+                    else:
+                        with self._context(True):
+                            cand = self._prefill(model, suffixes, prefix_caches[True], len(prefix), capacity)
+                    with self._context(False):
+                        base_out = self._decode(model, base, max_new, stop, eos_ids)
+                    del base
+                    with self._context(True):
+                        cand_out = self._decode(model, cand, max_new, stop, eos_ids)
+                    per_item = (time.perf_counter() - start) / (2 * len(rows))
+                    self.items_generated += 2 * len(rows)
+                    yield [
+                        (
+                            i,
+                            _decode(self.tokenizer, bn, be, eos_ids, stop, per_item),
+                            _decode(self.tokenizer, cn, ce, eos_ids, stop, per_item),
+                        )
+                        for i, (bn, be), (cn, ce) in zip(rows, base_out, cand_out, strict=True)
+                    ]
+
+    def _prefill_prefix(self, model: Any, prefix: list[int], layers: Any = None, capture: int = 0) -> tuple[Any, Any]:
+        """The shared prefix's cache (batch 1) and, with `capture`, the hidden states entering
+        layer `capture`."""
+        import torch
+
+        store: dict[str, Any] = {}
         ids = torch.tensor([prefix], dtype=torch.long, device=self.placement.device)
-        return model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+        with _capture_input(layers[capture], store) if capture else contextlib.nullcontext():
+            cache = model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+        return cache, store.get("hidden")
+
+    def _save_trunk(self, rows: list[list[int]], prefix_len: int, cache: SlabCache, hidden: Any, prefix_hidden: Any, floor: int) -> None:
+        """Keep each row's prompt states below `floor` (unpadded, prefix included) for later candidates."""
+        import torch
+
+        from evalgate.generate.trunk import TrunkStates
+
+        assert self.trunk is not None
+        width, p = hidden.shape[1], prefix_len
+        for n, ids in enumerate(rows):
+            own = len(ids) - p
+            lo, hi = p + width - own, p + width
+            keys = [torch.cat([layer.keys[n, :, :p], layer.keys[n, :, lo:hi]], dim=1) for layer in cache.layers[:floor]]
+            values = [torch.cat([layer.values[n, :, :p], layer.values[n, :, lo:hi]], dim=1) for layer in cache.layers[:floor]]
+            h = hidden[n, width - own :]
+            if prefix_hidden is not None:
+                h = torch.cat([prefix_hidden[0], h], dim=0)
+            self.trunk.put(self.trunk.key(ids, floor), TrunkStates(keys, values, h))
+
+    def _generate_from_trunk(
+        self, model: Any, layers: Any, floor: int, rows: list[list[int]], max_new: int, stop: tuple[str, ...], eos_ids: set[int]
+    ) -> list[tuple[list[int], bool]] | None:
+        """The candidate's answers to prompts whose base states below `floor` are stored: only the
+        adapted layers run over the prompts. None when a state file cannot be read."""
+        assert self.trunk is not None
+        states: list[TrunkStates] = []
+        for ids in rows:
+            st = self.trunk.get(self.trunk.key(ids, floor))
+            if st is None or st.hidden.shape[0] != len(ids) or len(st.keys) != floor:
+                return None
+            states.append(st)
+        width = max(len(r) for r in rows)
+        hidden = _left_pad([st.hidden for st in states], width, dim=0)
+        with _skip_lower_layers(layers, floor, hidden.to(self.placement.device)):
+            state = self._prefill(model, rows, None, 0, width + max_new)
+        for i in range(floor):
+            keys = _left_pad([st.keys[i] for st in states], width, dim=1)
+            values = _left_pad([st.values[i] for st in states], width, dim=1)
+            state.cache.layers[i].set(keys.to(self.placement.device), values.to(self.placement.device))
+        return self._decode(model, state, max_new, stop, eos_ids)
 
     def _generate_batch(
         self,
@@ -159,19 +392,23 @@ class HFBackend:
         prefix_cache: Any = None,
         prefix_len: int = 0,
     ) -> list[tuple[list[int], bool]]:
-        """Greedy decoding of one left-padded batch with the KV cache.
+        """Greedy decoding of one left-padded batch; see `_prefill` and `_decode`."""
+        capacity = prefix_len + max(len(r) for r in rows) + max_new
+        state = self._prefill(model, rows, prefix_cache, prefix_len, capacity)
+        return self._decode(model, state, max_new, stop, eos_ids)
+
+
+    def _prefill(self, model: Any, rows: list[list[int]], prefix_cache: Any, prefix_len: int, capacity: int) -> _Prefilled:
+        """The prompt pass of one left-padded batch.
 
         With a shared prefix (its KV computed once per task), each row is
         [prefix][padding][its own suffix]: padding is masked out and positions continue from
         the prefix, so the result is that of the whole prompt, computed for a fraction of it.
-
-        A row leaves the batch as soon as it ends (EOS, a stop string in its *generated* text,
-        or max_new tokens), and its cache rows are dropped, so the remaining rows no longer pay
-        for it; `generate()` would keep computing finished rows until the longest one ends.
-        Returns each row's new tokens (up to and including the one that ended it) and whether
-        it ended at EOS or a stop string.
-        """
+        The cache is preallocated for the whole answer (`capacity` positions), so decoding
+        writes each step's keys and values in place."""
         import torch
+
+        from evalgate.generate.kv import SlabCache
 
         device = self.placement.device
         pad_id = self.tokenizer.pad_token_id
@@ -183,10 +420,10 @@ class HFBackend:
             mask[n, width - len(r) :] = 1
         input_ids, mask = input_ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0) + prefix_len
-        cache = None
+        n_layers = model.config.get_text_config(decoder=True).num_hidden_layers
+        cache = SlabCache(n_layers, capacity)
         if prefix_cache is not None:
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(len(rows))
+            cache.fill_from_prefix(prefix_cache, len(rows))
             mask = torch.cat([mask.new_ones((len(rows), prefix_len)), mask], dim=1)
         out = model(
             input_ids=input_ids,
@@ -196,12 +433,25 @@ class HFBackend:
             use_cache=True,
             logits_to_keep=1,
         )
-        cache = out.past_key_values
-        next_ids = out.logits[:, -1].argmax(-1)
-        last_pos = positions[:, -1]
-        active = list(range(len(rows)))
-        generated: list[list[int]] = [[] for _ in rows]
-        ended = [False] * len(rows)
+        return _Prefilled(cache, mask, positions[:, -1], out.logits[:, -1].argmax(-1))
+
+    def _decode(self, model: Any, state: _Prefilled, max_new: int, stop: tuple[str, ...], eos_ids: set[int]) -> list[tuple[list[int], bool]]:
+        """Greedy decoding from a prefilled batch.
+
+        A row leaves the batch as soon as it ends (EOS, a stop string in its *generated* text,
+        or max_new tokens), and its cache rows are dropped, so the remaining rows no longer pay
+        for it; `generate()` would keep computing finished rows until the longest one ends.
+        Returns each row's new tokens (up to and including the one that ended it) and whether
+        it ended at EOS or a stop string.
+        """
+        import torch
+
+        device = self.placement.device
+        cache, mask, last_pos, next_ids = state.cache, state.mask, state.last_pos, state.next_ids
+        n_rows = len(next_ids)
+        active = list(range(n_rows))
+        generated: list[list[int]] = [[] for _ in range(n_rows)]
+        ended = [False] * n_rows
         decode = self.tokenizer.decode
         for step in range(max_new):
             keep = []
@@ -245,3 +495,15 @@ def _decode(tok: Any, new_ids: list[int], ended: bool, eos_ids: set[int], stop: 
     return Generation(
         text=text, tokens=len(new_ids), latency_s=round(latency, 6), finish_reason="stop" if ended or stopped else "length"
     )
+
+
+def _left_pad(tensors: list[Any], width: int, dim: int) -> Any:
+    """Stack along a new batch dimension, each left-padded with zeros to `width` along `dim`
+    (padding is masked out by the attention mask)."""
+    first = tensors[0]
+    shape = list(first.shape)
+    shape[dim] = width
+    out = first.new_zeros([len(tensors), *shape])
+    for n, t in enumerate(tensors):
+        out[n].narrow(dim, width - t.shape[dim], t.shape[dim]).copy_(t)
+    return out

@@ -1,0 +1,99 @@
+"""A key/value cache preallocated for the whole answer.
+
+transformers' DynamicCache appends each decoding step with `torch.cat`, copying every layer's
+keys and values once per generated token; on a CPU that copy measured ~60% of a decode step
+(batch 32, 450-token prompts). Here each layer writes into a buffer sized for prompt + answer
+and attention reads a view of the filled part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from transformers.cache_utils import Cache, DynamicLayer
+
+
+class SlabLayer(DynamicLayer):
+    """One layer's keys and values in a [batch, heads, capacity, head_dim] buffer."""
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+        self._k: torch.Tensor | None = None
+        self._v: torch.Tensor | None = None
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.dtype, self.device = key_states.dtype, key_states.device
+        b, h, _, d = key_states.shape
+        self._k = key_states.new_empty((b, h, self.capacity, d))
+        self._v = value_states.new_empty((b, value_states.shape[1], self.capacity, value_states.shape[3]))
+        self.is_initialized = True
+
+    def _views(self) -> None:
+        assert self._k is not None and self._v is not None
+        self.keys = self._k[:, :, : self.length]
+        self.values = self._v[:, :, : self.length]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        assert self._k is not None and self._v is not None
+        end = self.length + key_states.shape[-2]
+        if end > self.capacity:  # never with a capacity of prompt + max_new_tokens; kept correct anyway
+            grow = max(end, 2 * self.capacity) - self.capacity
+            self._k = torch.cat([self._k, self._k.new_empty(self._k.shape[:2] + (grow, self._k.shape[3]))], dim=2)
+            self._v = torch.cat([self._v, self._v.new_empty(self._v.shape[:2] + (grow, self._v.shape[3]))], dim=2)
+            self.capacity += grow
+        self._k[:, :, self.length : end] = key_states
+        self._v[:, :, self.length : end] = value_states
+        self.length = end
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self._k is not None and self._v is not None:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self._views()
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self._k is not None and self._v is not None:
+            self._k, self._v = self._k.repeat_interleave(repeats, 0), self._v.repeat_interleave(repeats, 0)
+            self._views()
+
+    def set(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Fill with `keys`/`values` ([batch, heads, length, head_dim]; batch 1 is broadcast
+        only when the buffer exists), replacing what was there."""
+        n = keys.shape[-2]
+        if self._k is None or self._k.shape[0] != keys.shape[0]:
+            self.is_initialized = False
+            self.lazy_initialization(keys, values)
+        assert self._k is not None and self._v is not None
+        self._k[:, :, :n] = keys
+        self._v[:, :, :n] = values
+        self.length = n
+        self._views()
+
+
+class SlabCache(Cache):
+    """A cache of SlabLayers, one per decoder layer."""
+
+    def __init__(self, n_layers: int, capacity: int):
+        super().__init__(layers=[SlabLayer(capacity) for _ in range(n_layers)])
+
+    def fill_from_prefix(self, prefix: Cache, batch: int) -> None:
+        """Every row starts with the same prefix: its keys and values (batch 1) copied to each row."""
+        for layer, src in zip(self.layers, prefix.layers, strict=True):
+            keys, values = src.keys.expand(batch, -1, -1, -1), src.values.expand(batch, -1, -1, -1)
+            layer.set(keys, values)
+
+    def copy_layers_from(self, other: SlabCache, layers: Iterable[int]) -> None:
+        """Take `other`'s keys and values for `layers` (same rows, same positions)."""
+        for i in layers:
+            src = other.layers[i]
+            self.layers[i].set(src.keys, src.values)
