@@ -146,7 +146,17 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
 
 @app.command()
 @user_errors
-def gate(params: ParamsOption = Path("params.yaml")) -> None:
+def gate(
+    params: ParamsOption = Path("params.yaml"),
+    no_fail: Annotated[
+        bool,
+        typer.Option(
+            "--no-fail",
+            help="Record the verdict and exit 0 even when the gate fails (the pipeline's `verdict` stage fails it "
+            "later, after the report is written). Bad input still exits 2.",
+        ),
+    ] = False,
+) -> None:
     """Decide pass or fail from paired statistics and the gate policy (exit 0 pass, 1 fail)."""
     from evalgate.config import load_params
     from evalgate.errors import EXIT_GATE_FAILED
@@ -156,8 +166,45 @@ def gate(params: ParamsOption = Path("params.yaml")) -> None:
     cfg = load_params(params)
     report = run_gate(cfg)
     print_gate(report, cfg.gate.output if cfg.gate else "")
+    if report["verdict"] != "pass" and not no_fail:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command()
+@user_errors
+def verdict(params: ParamsOption = Path("params.yaml")) -> None:
+    """Exit with the recorded gate verdict: 0 pass, 1 fail, 2 missing, unreadable or stale."""
+    from evalgate.config import load_params
+    from evalgate.errors import EXIT_GATE_FAILED
+    from evalgate.gate import read_verdict
+    from evalgate.ui import print_gate
+
+    cfg = load_params(params)
+    report = read_verdict(cfg)
+    print_gate(report, cfg.gate.output if cfg.gate else "")
     if report["verdict"] != "pass":
         raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command()
+@user_errors
+def report(params: ParamsOption = Path("params.yaml")) -> None:
+    """Write the HTML regression report, the Markdown summary, DVC metrics and plots (also on a failed gate)."""
+    from evalgate.config import load_params
+    from evalgate.report import run_report
+    from evalgate.ui import console
+
+    result = run_report(load_params(params))
+    badge = {"pass": "[green]gate PASS[/green]", "fail": "[red]gate FAIL[/red]"}.get(
+        result.verdict, f"[yellow]gate {result.verdict}[/yellow]"
+    )
+    console.print(
+        f"[green]reported[/green] {result.html} ({result.html_bytes / 1e6:.2f} MB), {result.summary}, "
+        f"{result.metrics}, {result.deltas_plot}; {badge}",
+        highlight=False,
+    )
+    for note in result.notes:
+        console.print(f"  note: {note}", markup=False, highlight=False)
 
 
 @app.command()

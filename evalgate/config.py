@@ -241,6 +241,22 @@ class GateParams(StrictModel):
     checks: list[GateCheck] = Field(min_length=1)
 
 
+class ReportParams(StrictModel):
+    """What `evalgate report` writes and how much of each run it embeds (the HTML stays bounded)."""
+
+    html: str = "reports/report.html"
+    summary: str = Field("reports/summary.md", description="Markdown verdict for PR comments and job summaries.")
+    metrics: str = Field("metrics/summary.json", description="Flat numbers for `dvc metrics show/diff`.")
+    deltas_plot: str = Field("plots/deltas.csv", description="Per task and metric delta with its CI, for `dvc plots`.")
+    worst_n: int = Field(20, ge=0, le=1000, description="Items shown side by side per task: the biggest regressions.")
+    max_flips: int = Field(100, ge=0, le=100_000, description="Item ids listed per task, metric and direction of a flip.")
+    movers_n: int = Field(10, ge=0, le=1000, description="Biggest movers listed per continuous metric and direction.")
+    max_chars: int = Field(
+        4000, ge=200, le=1_000_000, description="Longest text shown per field side by side; the rest is cut, saying so."
+    )
+    bins: int = Field(20, ge=2, le=200, description="Histogram bins of the score distributions.")
+
+
 class Params(StrictModel):
     model: ModelParams = ModelParams()
     tasks_dir: str = "tasks"
@@ -249,6 +265,7 @@ class Params(StrictModel):
     export: ExportParams = ExportParams()
     evaluate: EvaluateParams = EvaluateParams()
     gate: GateParams | None = None
+    report: ReportParams = ReportParams()
 
     @model_validator(mode="after")
     def _relative_paths(self) -> Params:

@@ -41,12 +41,12 @@ class Source:
     rows: dict[tuple[str, str], list[dict[str, Any]]]  # (task, metric) -> rows in file order
 
 
-def load_source(root: Path, name: str, metrics_path: str | None = None) -> Source:
+def load_source(root: Path, name: str, metrics_path: str | None = None, *, needed_by: str = "the gate") -> Source:
     mpath, spath = SOURCES[name]
     mfile = root / (metrics_path or mpath)
     stage = {"eval": "evaluate"}.get(name, name)
     if not mfile.is_file():
-        raise InputError(f"{mfile}: missing; the gate needs it (run `evalgate {stage}` or `dvc repro`)")
+        raise InputError(f"{mfile}: missing; {needed_by} needs it (run `evalgate {stage}` or `dvc repro`)")
     try:
         metrics = json.loads(mfile.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -65,6 +65,33 @@ def load_source(root: Path, name: str, metrics_path: str | None = None) -> Sourc
             row = json.loads(line)
             rows.setdefault((row["task"], row["metric"]), []).append(row)
     return Source(name, mfile, metrics, rows)
+
+
+def metrics_path(params: Params, name: str) -> str:
+    """Where stage `name`'s metrics file lives (evaluate's is configurable)."""
+    return params.evaluate.metrics if name == "eval" else SOURCES[name][0]
+
+
+def read_verdict(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """The recorded gate report, refused when missing, unreadable or about other metrics than
+    the ones on disk now (a stale verdict must not pass a pipeline)."""
+    if params.gate is None:
+        raise InputError("params.yaml: gate: section is missing; add the gate policy (see README: gate)")
+    path = root / params.gate.output
+    if not path.is_file():
+        raise InputError(f"{path}: missing; run `evalgate gate` (or `dvc repro`) to record a verdict")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: unreadable ({exc}); rerun `evalgate gate`") from None
+    if not isinstance(report, dict) or report.get("schema_version") != SCHEMA_VERSION or report.get("verdict") not in ("pass", "fail"):
+        raise InputError(f"{path}: not a gate report this evalgate reads (schema_version {SCHEMA_VERSION}, verdict pass|fail); rerun `evalgate gate`")
+    recorded = (report.get("provenance") or {}).get("metrics_files") or {}
+    for name, sha in recorded.items():
+        mfile = root / metrics_path(params, name)
+        if name not in SOURCES or not mfile.is_file() or sha256_file(mfile) != sha:
+            raise InputError(f"{path}: stale; {mfile} changed since the gate ran; rerun `evalgate gate`")
+    return report
 
 
 def check_fresh(root: Path, src: Source, params: Params) -> None:
@@ -247,8 +274,7 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         raise InputError("params.yaml: gate: section is missing; add the gate policy (see README: gate)")
     sources: dict[str, Source] = {}
     for name in sorted({c.source for c in gate.checks}):
-        metrics_path = params.evaluate.metrics if name == "eval" else None
-        sources[name] = load_source(root, name, metrics_path)
+        sources[name] = load_source(root, name, metrics_path(params, name))
         check_fresh(root, sources[name], params)
     promoted = None
     if any(c.kind == "max_drop_vs_promoted" for c in gate.checks):

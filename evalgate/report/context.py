@@ -1,0 +1,243 @@
+"""What the templates see: the analysis plus the panels built from the optional inputs."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from markupsafe import Markup
+
+from evalgate import __version__
+from evalgate.artifacts import sha256_json
+from evalgate.config import ReportParams
+from evalgate.git import git_commit
+from evalgate.report import charts
+from evalgate.report.loaders import Inputs
+from evalgate.report.views import Analysis, MetricView, fmt, fmt_delta
+
+SCHEMA_VERSION = 1
+CHECK_ORDER = {"fail": 0, "pass": 1, "skipped": 2}
+LIST_LIMIT = 50  # rows per data-panel list (removals, rejects); the count is always shown
+
+
+def _verdict(inputs: Inputs) -> dict[str, Any]:
+    g = inputs.gate
+    checks = [
+        # The default name is '<target> <kind>', and the reason starts with the target: say the kind.
+        {**c, "label": c.get("kind", "").replace("_", " ") if c.get("name") == f"{c.get('target')} {c.get('kind')}" else c.get("name")}
+        for c in sorted((g.report or {}).get("checks", []), key=lambda c: CHECK_ORDER.get(c.get("verdict"), 3))
+    ]
+    headline = {
+        "pass": "Gate passed",
+        "fail": "Gate failed",
+        "not run": "Gate not run",
+        "unusable": "Gate verdict unusable",
+    }[g.state]
+    summary = (g.report or {}).get("summary") or g.problem or ""
+    return {"state": g.state, "headline": headline, "summary": summary, "checks": checks, "problem": g.problem}
+
+
+def _forest(analysis: Analysis) -> Markup:
+    rows = []
+    level = f"{round(analysis.confidence * 100, 2):g}%"
+    for m in analysis.metrics:
+        for vs, interval in (("base", m.delta), ("promoted", m.vs_promoted)):
+            if interval is None:
+                continue
+            lo, hi = sorted((m.sign * interval.low, m.sign * interval.high))
+            failed = any(
+                c.get("verdict") == "fail" and (c.get("kind") == "max_drop_vs_promoted") == (vs == "promoted")
+                for c in m.checks
+            )
+            label = m.metric + (" \u2605" if m.primary else "") + ("" if vs == "base" else " vs promoted")
+            if not m.higher_is_better:
+                label += " (lower is better)"
+            rows.append(
+                charts.ForestRow(
+                    label=label,
+                    estimate=m.sign * interval.estimate,
+                    low=lo,
+                    high=hi,
+                    text=f"{fmt_delta(interval.estimate)} [{fmt_delta(interval.low)}, {fmt_delta(interval.high)}]",
+                    bounds=[b for v, b in m.bounds if v == vs],
+                    status=_direction(m.sign, interval.low, interval.high),
+                    failed=failed,
+                    group=m.task,
+                )
+            )
+    return charts.forest(rows, title=f"Candidate \u2212 {'base / promoted' if any(m.vs_promoted for m in analysis.metrics) else 'base'}, paired {level} CI")
+
+
+def _direction(sign: float, low: float, high: float) -> str:
+    lo, hi = sorted((sign * low, sign * high))
+    return "better" if lo > 0 else "worse" if hi < 0 else "none"
+
+
+def _distribution(m: MetricView, bins: int) -> dict[str, Any]:
+    base = [v for v in m.base_scores if v is not None]
+    cand = [v for v in m.cand_scores if v is not None]
+    if m.binary:
+        table = Counter()
+        for b, c in zip(m.base_scores, m.cand_scores, strict=True):
+            if b is not None and c is not None:
+                table[(b >= 0.5, c >= 0.5)] += 1
+        return {"kind": "binary", "table": {f"{int(b)}{int(c)}": n for (b, c), n in table.items()}, "n": sum(table.values())}
+    return {"kind": "continuous", "svg": charts.histogram(base, cand, bins=bins, title=f"{m.metric}: score distribution")}
+
+
+def _explorer(analysis: Analysis) -> dict[str, Any]:
+    """Compact per-item scores for the in-page item explorer (no text, numbers and ids only)."""
+
+    def r(v: float | None) -> float | None:
+        return None if v is None or not math.isfinite(v) else round(v, 4)
+
+    tasks: dict[str, Any] = {}
+    for t in analysis.tasks:
+        if not t.metrics:
+            continue
+        ids = t.metrics[0].ids
+        metrics = {}
+        for m in t.metrics:
+            pos = {item: i for i, item in enumerate(m.ids)}
+            metrics[m.metric] = {
+                "hib": m.higher_is_better,
+                "b": [r(m.base_scores[pos[i]]) if i in pos else None for i in ids],
+                "c": [r(m.cand_scores[pos[i]]) if i in pos else None for i in ids],
+            }
+        tasks[t.name] = {
+            "ids": ids,
+            "primary": next((m.metric for m in t.metrics if m.primary), t.metrics[0].metric),
+            "metrics": metrics,
+            "anchors": t.anchors,
+        }
+    return {"tasks": tasks}
+
+
+def _panel(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stage's metrics file as it is: its per-target table and its other numbers (no guessing)."""
+    if data is None:
+        return None
+    scalars: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, int | float | str | bool) or value is None:
+            scalars.append((prefix, value))
+
+    for key, value in data.items():
+        if key not in ("schema_version", "tasks", "provenance"):
+            walk(key, value)
+    rows = []
+    tasks = data.get("tasks")
+    for task, metrics in (tasks if isinstance(tasks, dict) else {}).items():
+        for metric, m in (metrics if isinstance(metrics, dict) else {}).items():
+            if isinstance(m, dict):
+                rows.append({"task": task, "metric": metric, **m})
+    columns = [
+        k for k in ("n", "base", "candidate", "delta", "delta_stderr", "coverage", "candidate_coverage", "agreement", "cost_usd")
+        if any(k in r for r in rows)
+    ]
+    return {"scalars": scalars, "rows": rows, "columns": columns}
+
+
+def _training(inputs: Inputs) -> dict[str, Any]:
+    tm = inputs.train_metrics or (inputs.train_meta or {}).get("metrics") or {}
+    meta = inputs.train_meta or {}
+    keys = [
+        ("steps", "steps"), ("epochs", "epochs"), ("tokens_seen", "tokens seen"), ("tokens_per_second", "tokens/s"),
+        ("wall_seconds", "wall time (s)"), ("peak_memory_mb", "peak memory (MB)"), ("final_train_loss", "final train loss"),
+        ("final_val_loss", "final validation loss"), ("early_stopped", "early stopped"), ("overfitting_warning", "overfitting warning"),
+    ]
+    facts = [(label, tm[k]) for k, label in keys if k in tm]
+    for k, label in (("train_records", "train records"), ("val_records", "validation records"), ("truncated_records", "records truncated to max_length")):
+        if k in meta:
+            facts.append((label, meta[k]))
+    if isinstance(meta.get("dropped_records"), list):
+        facts.append(("records dropped (no answer token left within max_length)", len(meta["dropped_records"])))
+    hp = meta.get("hyperparameters") or {}
+    hyper = [(k, v) for k, v in hp.items() if not isinstance(v, dict)] + [(f"lora.{k}", v) for k, v in (hp.get("lora") or {}).items()]
+    chart = charts.lines(inputs.curves, title="Loss by step", x_label="step", y_label="loss") if inputs.curves else Markup("")
+    return {"facts": facts, "hyper": hyper, "chart": chart, "has_any": bool(facts or inputs.curves)}
+
+
+def _data(inputs: Inputs) -> dict[str, Any] | None:
+    m = inputs.manifest
+    p = inputs.prepare_metrics
+    if m is None and p is None:
+        return None
+    counts = (m or {}).get("counts") or (p or {}).get("prepare") or {}
+    removals = (m or {}).get("removals") or []
+    by_reason = Counter(r.get("reason", "?") for r in removals)
+    return {
+        "dataset_sha256": (m or {}).get("dataset_sha256") or (p or {}).get("dataset_sha256"),
+        "counts": list(counts.items()),
+        "format_mix": list(((m or {}).get("format_mix") or {}).items()),
+        "token_lengths": list(((m or {}).get("token_lengths") or {}).items()),
+        "inputs": (m or {}).get("inputs") or [],
+        "golden_sets": (m or {}).get("golden_sets") or [],
+        "removals_by_reason": sorted(by_reason.items()),
+        "removals": removals[:LIST_LIMIT],
+        "removals_total": len(removals),
+        "contradictions": ((m or {}).get("contradictions") or [])[:LIST_LIMIT],
+        "rejects": inputs.rejects[:LIST_LIMIT],
+        "rejects_total": len(inputs.rejects),
+        "files": list(((m or {}).get("files") or {}).items()),
+    }
+
+
+def _provenance(inputs: Inputs, root_commit: str | None) -> dict[str, Any]:
+    ev = inputs.eval.metrics.get("provenance", {})
+    gate_prov = (inputs.gate.report or {}).get("provenance") or {}
+    return {
+        "report": {"schema_version": SCHEMA_VERSION, "evalgate_version": __version__, "git_commit": root_commit},
+        "base_model": ev.get("base_model") or {},
+        "adapter": ev.get("adapter") or {},
+        "backend": ev.get("backend") or {},
+        "dataset_sha256": ev.get("dataset_sha256"),
+        "tasks": ev.get("tasks") or {},
+        "eval_commit": ev.get("git_commit"),
+        "eval_packages": ev.get("packages") or {},
+        "gate_commit": gate_prov.get("git_commit"),
+        "gate_packages": gate_prov.get("packages") or {},
+        "gate_policy": {k: v for k, v in (gate_prov.get("policy") or {}).items() if k != "checks"},
+        "train_packages": (inputs.train_meta or {}).get("packages") or {},
+        "train_commit": (inputs.train_meta or {}).get("git_commit"),
+    }
+
+
+def build_context(inputs: Inputs, analysis: Analysis, rp: ReportParams) -> dict[str, Any]:
+    files = dict(sorted(inputs.files.items()))
+    level = f"{round(analysis.confidence * 100, 2):g}%"
+    explorer = _explorer(analysis)
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "verdict": inputs.gate.state,
+        "inputs": files,
+        "inputs_sha256": sha256_json(files),
+    }
+    return {
+        "title": "evalgate regression report",
+        "level": level,
+        "verdict": _verdict(inputs),
+        "analysis": analysis,
+        "tasks": analysis.tasks,
+        "metrics": analysis.metrics,
+        "has_promoted": inputs.promoted is not None,
+        "forest": _forest(analysis),
+        "distributions": {m.target: _distribution(m, rp.bins) for m in analysis.metrics},
+        "explorer": explorer,
+        "judge": _panel(inputs.judge),
+        "forgetting": _panel(inputs.forgetting),
+        "training": _training(inputs),
+        "data": _data(inputs),
+        "provenance": _provenance(inputs, git_commit(inputs.root)),
+        "files": files,
+        "meta": meta,
+        "notes": inputs.notes,
+        "params": rp,
+        "answers_available": bool(inputs.predictions),
+        "fmt": fmt,
+    }

@@ -1,0 +1,414 @@
+"""The report stage: HTML (rendered offline in headless Chromium), summary.md, DVC files, escaping
+of hostile model outputs, exit codes, atomic writes; `gate --no-fail` and `verdict`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.report_fixtures import HOSTILE, gate_params, make_tasks, write_run
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("EVALGATE_CHROMIUM", "/usr/bin/chromium"))
+BROWSER_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("EVALGATE_TEST_ARTIFACTS") or REPO / "test-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright. Skipped only off CI when it is missing;
+    on CI a missing browser fails, so the browser tests cannot silently stop running."""
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "the Python package playwright is not installed (pip install -e '.[dev]')"
+    if missing is None and not CHROMIUM.is_file():
+        missing = f"{CHROMIUM} does not exist (apt-get install chromium)"
+    if missing:
+        if _in_ci():
+            pytest.fail(f"browser tests need Chromium on CI: {missing}")
+        pytest.skip(f"browser tests skipped: {missing}")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page opened from disk with every non-file request aborted and recorded."""
+
+    def __init__(self, browser, path: Path):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=True)
+        self.requests: list[str] = []
+        self.blocked: list[str] = []
+        self.console: list[str] = []
+
+        def route(r):
+            if r.request.url.startswith("file://"):
+                r.continue_()
+            else:
+                self.blocked.append(r.request.url)
+                r.abort()
+
+        self.context.route("**/*", route)
+        self.page = self.context.new_page()
+        self.page.on("request", lambda req: self.requests.append(req.url))
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        self.page.goto(path.resolve().as_uri(), wait_until="load")
+
+    def close(self) -> None:
+        self.context.close()
+
+    @property
+    def external(self) -> list[str]:
+        return [u for u in self.requests + self.blocked if not u.startswith("file://")]
+
+
+@pytest.fixture
+def run(project, run_cli):
+    """A two-task evaluated run whose gate fails on qa/exact_match (20 points lost)."""
+
+    def make(n: int = 40, *, regress: bool = True, hostile: bool = False, gate: bool = True, **gate_extra):
+        write_run(project.root, make_tasks(n, regress=regress, hostile=hostile))
+        project.params["gate"] = gate_params(**gate_extra)
+        project.write_params()
+        if gate:
+            result = run_cli("gate", "--no-fail")
+            assert result.exit_code == 0, result.output
+        return project
+
+    return make
+
+
+def report_files(root: Path) -> dict[str, Path]:
+    return {
+        "html": root / "reports" / "report.html",
+        "summary": root / "reports" / "summary.md",
+        "metrics": root / "metrics" / "summary.json",
+        "deltas": root / "plots" / "deltas.csv",
+    }
+
+
+def test_report_renders_offline_in_chromium(run, run_cli, browser):
+    project = run()
+    result = run_cli("report")
+    assert result.exit_code == 0, result.output
+    assert "gate FAIL" in result.stderr
+    html = report_files(project.root)["html"]
+    page = Page(browser, html)
+    try:
+        p = page.page
+        banner = p.locator("#verdict .headline")
+        assert banner.is_visible() and banner.inner_text() == "Gate failed"
+        assert "qa/exact_match: candidate 0.6 vs base 0.8" in p.locator("#verdict").inner_text()
+        # The in-page item explorer is filled from the embedded JSON: every qa item, worst first.
+        rows = p.locator("#ex-body tr")
+        assert rows.count() == 40
+        assert p.locator("#ex-body tr").first.locator("td").nth(3).inner_text() == "-1.000"
+        # Filtering the side-by-side view by task hides the other task's items.
+        total = p.locator("article.item").count()
+        assert total > 0
+        p.select_option("#worst-task", "summ")
+        visible = p.locator("article.item:visible")
+        assert visible.count() == p.locator("article.item[data-task=summ]").count() < total
+        p.fill("#worst-q", "no such text anywhere")
+        assert p.locator("article.item:visible").count() == 0
+        assert p.locator("#worst-count").inner_text().startswith("0 of")
+        p.select_option("#worst-task", "")
+        p.fill("#worst-q", "")
+        p.evaluate("window.scrollTo(0, 0)")
+        p.screenshot(path=str(artifacts_dir() / "report.png"), full_page=False)
+        assert page.console == [], page.console
+        assert page.external == [], page.external
+    finally:
+        page.close()
+
+
+def test_hostile_outputs_are_escaped_everywhere(run, run_cli):
+    project = run(hostile=True)
+    assert run_cli("report").exit_code == 0
+    files = report_files(project.root)
+    html = files["html"].read_text(encoding="utf-8")
+    for raw in ("<script>window.__pwned", "<img src=x", "<svg onload", "</script><script>", "onerror=\"window"):
+        assert raw not in html, raw
+    # Exactly our own three script elements: the two JSON data blocks and the one script.
+    assert len(re.findall(r"<script\b", html)) == 3
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
+    # Inside the JSON data blocks nothing can close the element or start a comment.
+    for block in re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', html, re.S):
+        assert "<" not in block and ">" not in block and "\u2028" not in block
+    summary = files["summary"].read_text(encoding="utf-8")
+    assert "<script" not in summary and "<img" not in summary
+
+
+def test_hostile_outputs_do_not_run_in_chromium(run, run_cli, browser):
+    project = run(hostile=True)
+    assert run_cli("report").exit_code == 0
+    page = Page(browser, report_files(project.root)["html"])
+    try:
+        p = page.page
+        assert p.evaluate("typeof window.__pwned") == "undefined"
+        text = p.locator("body").inner_text()
+        assert HOSTILE["script"] in text and HOSTILE["img"] in text
+        # The JSON survives the round trip byte for byte (escaping is for the parser, not the data).
+        ids = p.evaluate("JSON.parse(document.getElementById('evalgate-items').textContent).tasks.qa.ids")
+        assert "qa-" + HOSTILE["close"] in ids
+        # The hostile item is among the worst regressions, its id and answers shown as text.
+        item = p.locator("article.item").filter(has=p.locator(".id", has_text=HOSTILE["close"]))
+        assert item.count() == 1
+        assert HOSTILE["script"] in item.locator("pre.cand").inner_text()
+        assert HOSTILE["comment"] in item.locator("pre.base").inner_text()
+        assert p.locator("img").count() == 0
+        assert page.console == [], page.console
+        assert page.external == [], page.external
+    finally:
+        page.close()
+
+
+def test_summary_lists_failing_checks_first_with_a_delta_table(run, run_cli):
+    project = run()
+    assert run_cli("report").exit_code == 0
+    md = report_files(project.root)["summary"].read_text(encoding="utf-8")
+    assert md.startswith("## ❌ evalgate: gate failed")
+    fail_at, pass_at, skip_at = md.index("**Failing checks**"), md.index("**Passing checks**"), md.index("**Skipped checks**")
+    assert fail_at < pass_at < skip_at
+    failing = md[fail_at:pass_at]
+    assert "qa/exact_match: candidate 0.6 vs base 0.8" in failing and "summ/rougeL" not in failing
+    gate = json.loads((project.root / "reports" / "gate.json").read_text())
+    check = next(c for c in gate["checks"] if c["target"] == "qa/exact_match" and c["kind"] == "max_drop_vs_base")
+    lo, hi = check["ci"]
+    # The table shows the gate's own interval for a gated target.
+    row = next(line for line in md.splitlines() if line.startswith("| qa | exact_match"))
+    assert f"-0.200 [{lo:+.3f}, {hi:+.3f}]" in row and "worse" in row
+    assert sum(line.startswith("| ") for line in md.splitlines()) == 1 + 4  # header + 2 tasks x 2 metrics
+    assert "**Flips**" in md and "qa/exact_match 8 worse / 0 better" in md
+
+
+def test_dvc_metrics_and_plots_are_flat_numbers(run, run_cli):
+    project = run()
+    (project.root / "metrics" / "prepare.json").write_text(
+        json.dumps({"schema_version": 1, "dataset_sha256": "d" * 64, "prepare": {"read": 12, "kept": 10, "leakage": 1}})
+    )
+    (project.root / "metrics" / "train.json").write_text(
+        json.dumps({"schema_version": 1, "train_loss": 2.5, "steps": 32, "early_stopped": False, "adapter_sha256": "a" * 64})
+    )
+    assert run_cli("report").exit_code == 0
+    files = report_files(project.root)
+    flat = json.loads(files["metrics"].read_text())
+
+    def leaves(obj):
+        for v in obj.values():
+            yield from leaves(v) if isinstance(v, dict) else [v]
+
+    assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in leaves(flat))
+    assert flat["gate"] == {"passed": 0, "checks": 3, "checks_failed": 1, "checks_skipped": 1}
+    assert flat["data"] == {"read": 12, "kept": 10, "leakage": 1}
+    assert flat["train"] == {"train_loss": 2.5, "steps": 32}
+    em = flat["tasks"]["qa"]["exact_match"]
+    assert em["delta"] == pytest.approx(-0.2) and em["ci_low"] < -0.2 < em["ci_high"] < 0 and em["n"] == 40
+    with open(files["deltas"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["target"] for r in rows] == ["qa/exact_match", "qa/contains", "summ/rougeL", "summ/length_ok"]
+    assert float(rows[0]["delta"]) == pytest.approx(-0.2) and float(rows[0]["ci_high"]) < 0
+
+
+def test_gate_not_run_still_renders_with_a_banner(run, run_cli):
+    project = run(gate=False)
+    result = run_cli("report")
+    assert result.exit_code == 0, result.output
+    files = report_files(project.root)
+    html = files["html"].read_text()
+    assert '<div class="headline">Gate not run</div>' in html
+    assert "reports/gate.json does not exist" in html
+    assert files["summary"].read_text().startswith("## ⚪ evalgate: gate not run")
+    assert "gate" not in json.loads(files["metrics"].read_text())
+
+
+def test_stale_gate_is_shown_as_unusable(run, run_cli):
+    project = run()
+    eval_path = project.root / "metrics" / "eval.json"
+    eval_path.write_text(eval_path.read_text() + "\n")
+    assert run_cli("report").exit_code == 0
+    html = report_files(project.root)["html"].read_text()
+    assert "Gate verdict unusable" in html and "stale" in html
+    assert "Passing checks" not in report_files(project.root)["summary"].read_text()
+
+
+@pytest.mark.parametrize(
+    ("remove", "message"),
+    [
+        ("metrics/eval.json", "metrics/eval.json: missing; the report needs it (run `evalgate evaluate` or `dvc repro`)"),
+        ("runs/scores.jsonl", "runs/scores.jsonl: missing; the per-item scores behind metrics/eval.json are gone"),
+    ],
+)
+def test_missing_required_input_is_exit_2_and_writes_nothing(run, run_cli, remove, message):
+    project = run(gate=False)
+    (project.root / remove).unlink()
+    result = run_cli("report")
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1
+    assert not any(p.exists() for p in report_files(project.root).values())
+
+
+def test_a_failure_while_rendering_leaves_the_previous_report_whole(run, run_cli, monkeypatch):
+    import evalgate.report.build as build
+
+    project = run()
+    assert run_cli("report").exit_code == 0
+    files = report_files(project.root)
+    before = {k: p.read_bytes() for k, p in files.items()}
+
+    def broken(analysis):
+        raise RuntimeError("bug while rendering")
+
+    monkeypatch.setattr(build, "deltas_csv", broken)  # the last output to render
+    write_run(project.root, make_tasks(40, regress=False))
+    result = run_cli("report")
+    assert result.exit_code != 0
+    assert {k: p.read_bytes() for k, p in files.items()} == before
+    leftovers = [p.name for d in ("reports", "metrics", "plots") for p in (project.root / d).iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_gate_no_fail_records_a_failing_verdict_and_exits_0(run, run_cli):
+    project = run(gate=False)
+    result = run_cli("gate", "--no-fail")
+    assert result.exit_code == 0 and "gate FAIL" in result.stderr
+    assert json.loads((project.root / "reports" / "gate.json").read_text())["verdict"] == "fail"
+    assert run_cli("gate").exit_code == 1
+    (project.root / "runs" / "scores.jsonl").write_text("")
+    result = run_cli("gate", "--no-fail")
+    assert result.exit_code == 2 and "does not match the sha256 recorded" in result.stderr
+
+
+def test_verdict_exit_codes(run, run_cli):
+    project = run(gate=False)
+    gate_json = project.root / "reports" / "gate.json"
+    result = run_cli("verdict")
+    assert result.exit_code == 2 and "reports/gate.json: missing; run `evalgate gate`" in result.stderr
+    assert run_cli("gate", "--no-fail").exit_code == 0
+    result = run_cli("verdict")
+    assert result.exit_code == 1 and "gate FAIL" in result.stderr
+    eval_path = project.root / "metrics" / "eval.json"
+    original = eval_path.read_text()
+    eval_path.write_text(original + "\n")
+    result = run_cli("verdict")
+    assert result.exit_code == 2 and "stale; metrics/eval.json changed since the gate ran" in result.stderr
+    eval_path.write_text(original)
+    gate_json.write_text(gate_json.read_text()[:50])
+    result = run_cli("verdict")
+    assert result.exit_code == 2 and "reports/gate.json: unreadable" in result.stderr
+    project.params["gate"] = gate_params(checks=[{"target": "summ/rougeL", "kind": "max_drop_vs_base", "margin": 0.1}])
+    project.write_params()
+    assert run_cli("gate").exit_code == 0
+    assert run_cli("verdict").exit_code == 0
+
+
+def test_worst_n_bounds_the_side_by_side_rows(run, run_cli):
+    project = run()
+    project.params["report"] = {"worst_n": 3, "max_flips": 2}
+    project.write_params()
+    assert run_cli("report").exit_code == 0
+    html = report_files(project.root)["html"].read_text()
+    assert html.count('<article class="item"') == 6  # 3 per task
+    assert "(first 2 of 8)" in html
+
+
+def test_report_params_are_strict(run, run_cli):
+    project = run(gate=False)
+    project.params["report"] = {"worst": 3}
+    project.write_params()
+    result = run_cli("report")
+    assert result.exit_code == 2 and "report.worst: unknown key; did you mean 'worst_n'?" in result.stderr
+
+
+def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
+    project = run()
+    assert run_cli("report").exit_code == 0
+    html = report_files(project.root)["html"].read_text()
+    assert "The judge stage: not run in this pipeline (metrics/judge.json does not exist)" in html
+    assert "The forgetting stage: not run in this pipeline (metrics/forgetting.json does not exist)" in html
+    assert "the train stage has not run here" in html and "the prepare stage has not run here" in html
+    judge = {
+        "schema_version": 1,
+        "tasks": {"helpfulness": {"score": {"n": 40, "base": 3.1, "candidate": 3.6, "delta": 0.5}}},
+        "coverage": 0.975,
+        "agreement": {"cohen_kappa": 0.71},
+        "cost": {"usd": 0.0123},
+        "provenance": {"scores_file": "runs/judge.jsonl"},
+    }
+    (project.root / "metrics" / "judge.json").write_text(json.dumps(judge))
+    ids = [json.loads(line)["id"] for line in (project.root / "golden_sets" / "qa.jsonl").read_text().splitlines()]
+    (project.root / "runs" / "judge.jsonl").write_text(
+        "".join(json.dumps({"task": "qa", "id": i, "reason": f"{i}: the candidate <em>hedges</em>"}) + "\n" for i in ids)
+    )
+    (project.root / "plots").mkdir(exist_ok=True)
+    (project.root / "plots" / "train_loss.csv").write_text("step,train_loss\n1,2.5\n5,2.0\n10,1.7\n")
+    (project.root / "plots" / "val_loss.csv").write_text("step,val_loss\n5,2.1\n10,1.9\n")
+    assert run_cli("report").exit_code == 0
+    html = report_files(project.root)["html"].read_text()
+    assert "not run in this pipeline (metrics/judge.json" not in html
+    for text in ("helpfulness", "cohen_kappa", "0.71", "cost.usd", "0.0123", "0.975"):
+        assert text in html, text
+    assert "Loss by step" in html and "validation loss: step 10, 1.9000" in html
+    assert "runs/judge.jsonl" in html and "plots/train_loss.csv" in html  # listed among the inputs read
+    # Each side-by-side item shows its own judge reason, escaped.
+    first = re.search(r'<article class="item" id="item-0" data-task="qa">.*?</article>', html, re.S).group(0)
+    item_id = re.search(r'<span class="id mono">(.*?)</span>', first).group(1)
+    assert f"{item_id}: the candidate &lt;em&gt;hedges&lt;/em&gt;" in first
+
+
+def test_promoted_run_adds_a_column_and_a_paired_comparison(run, run_cli, monkeypatch):
+    import evalgate.train as train
+
+    monkeypatch.setattr(train, "adapter_sha256", lambda d: "a" * 64)
+    project = run(regress=False)
+    (project.root / "models" / "adapter").mkdir(parents=True)
+    assert run_cli("promote").exit_code == 0
+    write_run(project.root, make_tasks(40, regress=True))
+    result = run_cli("gate", "--no-fail")
+    assert result.exit_code == 0, result.output
+    assert run_cli("report").exit_code == 0
+    html = report_files(project.root)["html"].read_text()
+    assert "Δ vs promoted" in html and "exact_match ★ vs promoted" in html
+    flat = json.loads(report_files(project.root)["metrics"].read_text())
+    assert flat["tasks"]["qa"]["exact_match"]["vs_promoted"] == pytest.approx(-0.2)
+    assert "Δ vs promoted" in report_files(project.root)["summary"].read_text()
+
+
+def test_report_is_deterministic_and_carries_its_inputs(run, run_cli):
+    project = run()
+    assert run_cli("report").exit_code == 0
+    html_path = report_files(project.root)["html"]
+    first = html_path.read_bytes()
+    assert run_cli("report").exit_code == 0
+    assert html_path.read_bytes() == first
+    html = first.decode()
+    meta = json.loads(re.search(r'<script type="application/json" id="evalgate-meta">(.*?)</script>', html, re.S).group(1))
+    assert meta["schema_version"] == 1 and meta["verdict"] == "fail"
+    from evalgate.artifacts import sha256_file
+
+    for name in ("metrics/eval.json", "runs/scores.jsonl", "reports/gate.json", "golden_sets/qa.jsonl"):
+        assert meta["inputs"][name] == sha256_file(project.root / name)
+    assert f'<meta name="evalgate-inputs-sha256" content="{meta["inputs_sha256"]}">' in html
+    assert "schema_version 1" in html.split("<html", 1)[0]  # the leading HTML comment
