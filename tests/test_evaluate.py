@@ -162,7 +162,7 @@ def test_killed_run_resumes_generating_only_the_rest(eval_project, run_cli, monk
     calls = {"n": 0}
 
     def crash_after_three_batches(self, *args, **kwargs):
-        if calls["n"] == 6:  # three batches of two items, each decoded for base and candidate
+        if calls["n"] == 3:  # three batches of two items (base and candidate decode together)
             raise KeyboardInterrupt  # a kill mid-run
         calls["n"] += 1
         return original(self, *args, **kwargs)
@@ -370,8 +370,13 @@ def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, m
         assert [(b.text, b.tokens, b.finish_reason) for b, _ in (paired[i] for i in range(9))] == alone[False]
         assert [(c.text, c.tokens, c.finish_reason) for _, c in (paired[i] for i in range(9))] == alone[True]
         assert alone[False] != alone[True]
-        batches, prefixes = 3, (2 if min_prefix == 16 else 0)  # 9 prompts in batches of 4; a prefix pass per side
-        assert prompt_passes["n"] == (batches if layers else 2 * batches) + prefixes
+        ids, plan = backend._plan(requests)
+        ((_, _, prefix, batches),) = plan
+        assert len(batches) == 3  # 9 prompts in batches of 4
+        chunks = sum(len(hf.prefill_chunks([len(ids[i]) - len(prefix) for i in rows])) for rows in batches)
+        prefixes = 2 if prefix else 0  # one prefix pass per side
+        assert bool(prefix) == (min_prefix == 16)
+        assert prompt_passes["n"] == (chunks if layers else 2 * chunks) + prefixes
 
 
 def test_adapter_floor_is_the_lowest_adapted_layer(tiny_model_dir, tmp_path):
@@ -443,3 +448,15 @@ def test_trunk_store_evicts_least_recently_used(tmp_path):
     assert store.key([1, 2], 1) != store.key([1, 2], 2) != TrunkStore(tmp_path, {"base": "y"}, 1).key([1, 2], 1)
     store._path(keys[3]).write_bytes(b"not safetensors")
     assert store.get(keys[3]) is None
+
+
+def test_prefill_chunks_bound_padding():
+    from evalgate.generate.hf import PREFILL_SLACK, prefill_chunks
+
+    lengths = [100, 30, 95, 31, 400, 12, 90, 380, 13]
+    chunks = prefill_chunks(lengths)
+    assert sorted(i for c in chunks for i in c) == list(range(len(lengths)))
+    for c in chunks:
+        longest = lengths[c[0]]
+        assert all(longest - lengths[i] <= longest // 8 + PREFILL_SLACK for i in c)
+    assert chunks == [[4, 7], [0, 2, 6], [3, 1], [8, 5]]

@@ -64,6 +64,28 @@ def shared_prefix(rows: Sequence[Sequence[int]]) -> list[int]:
     return list(first[:n]) if n >= MIN_SHARED_PREFIX else []
 
 
+BASE_ADAPTER = "__base__"
+"""PEFT's name for "no adapter" in a mixed-adapter batch."""
+
+PREFILL_SLACK = 8
+"""Tokens of padding a prompt-pass chunk always tolerates (besides an eighth of its longest row)."""
+
+
+def prefill_chunks(lengths: Sequence[int]) -> list[list[int]]:
+    """Indices into `lengths`, longest first, grouped into chunks of similar length: each chunk
+    pads its rows to its longest, so a row is at most an eighth (+ PREFILL_SLACK tokens)
+    shorter than its chunk's longest. Batches mix lengths (they are cut by a token budget),
+    and a single padded prompt pass over one spent ~half its compute on padding."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    chunks: list[list[int]] = []
+    for i in order:
+        if chunks and lengths[chunks[-1][0]] - lengths[i] <= lengths[chunks[-1][0]] // 8 + PREFILL_SLACK:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    return chunks
+
+
 def decoder_layers(model: Any) -> Any | None:
     """The ModuleList of decoder layers the causal LM loops over, or None for unknown layouts."""
     import torch
@@ -145,6 +167,8 @@ class _Prefilled:
     mask: Any
     last_pos: Any
     next_ids: Any
+    hidden: Any = None
+    """With `capture`: the hidden states entering the captured layer, [rows, width, hidden]."""
 
 
 class HFBackend:
@@ -173,6 +197,7 @@ class HFBackend:
         """Where the base's prompt states below the adapter are kept for later candidates."""
         self._model: Any = None
         self._floor = 0
+        self._adapter_name = "default"
         self.items_generated = 0
         """Answers produced by the model (not the cache): what tests count."""
 
@@ -195,6 +220,7 @@ class HFBackend:
 
                 model = PeftModel.from_pretrained(model, str(self.adapter_dir), is_trainable=False)
                 self._floor = adapter_floor(model)
+                self._adapter_name = model.active_adapter
             model.eval()
             self._model = model
         return self._model
@@ -241,7 +267,7 @@ class HFBackend:
                 for max_new, stop, _, batches in plan:
                     for rows in batches:
                         start = time.perf_counter()
-                        out = self._generate_from_trunk(model, layers, floor, [ids[i] for i in rows], max_new, stop, eos_ids)
+                        out = self._generate_from_trunk(model, floor, [ids[i] for i in rows], max_new, stop, eos_ids)
                         if out is None:  # a state file went missing or unreadable: compute it all
                             out = self._generate_batch(model, [ids[i] for i in rows], max_new, stop, eos_ids)
                         yield self._finish(rows, out, eos_ids, stop, start)
@@ -253,11 +279,9 @@ class HFBackend:
                     start = time.perf_counter()
                     suffixes = [ids[i][len(prefix) :] for i in rows]
                     capacity = len(prefix) + max(len(r) for r in suffixes) + max_new
-                    store: dict[str, Any] = {}
-                    with _capture_input(layers[save], store) if save else contextlib.nullcontext():
-                        state = self._prefill(model, suffixes, prefix_cache, len(prefix), capacity)
+                    state = self._prefill(model, suffixes, prefix_cache, len(prefix), capacity, capture=save)
                     if save:
-                        self._save_trunk([ids[i] for i in rows], len(prefix), state.cache, store["hidden"], prefix_hidden, save)
+                        self._save_trunk([ids[i] for i in rows], len(prefix), state.cache, state.hidden, prefix_hidden, save)
                     out = self._decode(model, state, max_new, stop, eos_ids)
                     yield self._finish(rows, out, eos_ids, stop, start)
 
@@ -301,25 +325,29 @@ class HFBackend:
                     start = time.perf_counter()
                     suffixes = [ids[i][len(prefix) :] for i in rows]
                     capacity = len(prefix) + max(len(s) for s in suffixes) + max_new
-                    store: dict[str, Any] = {}
                     with self._context(False):
-                        capture = _capture_input(layers[floor], store) if floor else contextlib.nullcontext()
-                        with capture:
-                            base = self._prefill(model, suffixes, prefix_caches[False], len(prefix), capacity)
+                        base = self._prefill(model, suffixes, prefix_caches[False], len(prefix), capacity, capture=floor)
                     if save:
-                        self._save_trunk([ids[i] for i in rows], len(prefix), base.cache, store["hidden"], prefix_hidden, save)
-                    if floor:
-                        with self._context(True), _skip_lower_layers(layers, floor, store.pop("hidden")):
-                            cand = self._prefill(model, suffixes, prefix_caches[True], len(prefix), capacity)
-                        cand.cache.copy_layers_from(base.cache, range(floor))
-                    else:
-                        with self._context(True):
-                            cand = self._prefill(model, suffixes, prefix_caches[True], len(prefix), capacity)
-                    with self._context(False):
-                        base_out = self._decode(model, base, max_new, stop, eos_ids)
-                    del base
+                        self._save_trunk([ids[i] for i in rows], len(prefix), base.cache, base.hidden, prefix_hidden, save)
                     with self._context(True):
-                        cand_out = self._decode(model, cand, max_new, stop, eos_ids)
+                        replay = (floor, base.hidden) if floor else None
+                        cand = self._prefill(model, suffixes, prefix_caches[True], len(prefix), capacity, replay=replay)
+                    if floor:
+                        cand.cache.copy_layers_from(base.cache, range(floor))
+                    # One decoding stream for both sides: the candidate's rows through the adapter,
+                    # the base's rows around it (PEFT's mixed-adapter batches), so each step reads
+                    # the weights once for both.
+                    both = _Prefilled(
+                        base.cache.concat(cand.cache),
+                        torch.cat([base.mask, cand.mask]),
+                        torch.cat([base.last_pos, cand.last_pos]),
+                        torch.cat([base.next_ids, cand.next_ids]),
+                    )
+                    del base, cand
+                    names = [BASE_ADAPTER] * len(rows) + [self._adapter_name] * len(rows)
+                    with self._context(True):
+                        out = self._decode(model, both, max_new, stop, eos_ids, adapter_names=names)
+                    base_out, cand_out = out[: len(rows)], out[len(rows) :]
                     per_item = (time.perf_counter() - start) / (2 * len(rows))
                     self.items_generated += 2 * len(rows)
                     yield [
@@ -361,7 +389,7 @@ class HFBackend:
             self.trunk.put(self.trunk.key(ids, floor), TrunkStates(keys, values, h))
 
     def _generate_from_trunk(
-        self, model: Any, layers: Any, floor: int, rows: list[list[int]], max_new: int, stop: tuple[str, ...], eos_ids: set[int]
+        self, model: Any, floor: int, rows: list[list[int]], max_new: int, stop: tuple[str, ...], eos_ids: set[int]
     ) -> list[tuple[list[int], bool]] | None:
         """The candidate's answers to prompts whose base states below `floor` are stored: only the
         adapted layers run over the prompts. None when a state file cannot be read."""
@@ -374,8 +402,7 @@ class HFBackend:
             states.append(st)
         width = max(len(r) for r in rows)
         hidden = _left_pad([st.hidden for st in states], width, dim=0)
-        with _skip_lower_layers(layers, floor, hidden.to(self.placement.device)):
-            state = self._prefill(model, rows, None, 0, width + max_new)
+        state = self._prefill(model, rows, None, 0, width + max_new, replay=(floor, hidden.to(self.placement.device)))
         for i in range(floor):
             keys = _left_pad([st.keys[i] for st in states], width, dim=1)
             values = _left_pad([st.values[i] for st in states], width, dim=1)
@@ -398,51 +425,104 @@ class HFBackend:
         return self._decode(model, state, max_new, stop, eos_ids)
 
 
-    def _prefill(self, model: Any, rows: list[list[int]], prefix_cache: Any, prefix_len: int, capacity: int) -> _Prefilled:
-        """The prompt pass of one left-padded batch.
+    def _prefill(
+        self,
+        model: Any,
+        rows: list[list[int]],
+        prefix_cache: Any,
+        prefix_len: int,
+        capacity: int,
+        *,
+        capture: int = 0,
+        replay: tuple[int, Any] | None = None,
+    ) -> _Prefilled:
+        """The prompt pass of one batch, in chunks of rows of similar length.
 
-        With a shared prefix (its KV computed once per task), each row is
-        [prefix][padding][its own suffix]: padding is masked out and positions continue from
-        the prefix, so the result is that of the whole prompt, computed for a fraction of it.
-        The cache is preallocated for the whole answer (`capacity` positions), so decoding
-        writes each step's keys and values in place."""
+        Each row is [prefix][padding][its own suffix] in the batch's cache: padding is masked
+        out and positions continue from the shared prefix (its KV computed once per task), so
+        the result is that of the whole prompt. The prompts run in chunks of similar length
+        (`prefill_chunks`), each padded only to its own longest row, so the pass computes
+        little padding; the cache is preallocated for the whole answer (`capacity`
+        positions), so decoding writes each step in place.
+
+        `capture=k` keeps the hidden states entering layer k ([rows, width, hidden], zeros at
+        padding) in the result; `replay=(k, hidden)` skips the layers below k and feeds
+        `hidden` to layer k, leaving those layers' cache for the caller to fill."""
         import torch
 
         from evalgate.generate.kv import SlabCache
 
         device = self.placement.device
         pad_id = self.tokenizer.pad_token_id
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for n, r in enumerate(rows):
-            input_ids[n, width - len(r) :] = torch.tensor(r, dtype=torch.long)
-            mask[n, width - len(r) :] = 1
-        input_ids, mask = input_ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0) + prefix_len
+        p, width, n_rows = prefix_len, max(len(r) for r in rows), len(rows)
         n_layers = model.config.get_text_config(decoder=True).num_hidden_layers
+        floor = replay[0] if replay else 0
+        layers = decoder_layers(model) if capture or replay else None
         cache = SlabCache(n_layers, capacity)
+        next_ids = torch.empty(n_rows, dtype=torch.long, device=device)
+        hidden = None
+        for chunk in prefill_chunks([len(r) for r in rows]):
+            lc = max(len(rows[n]) for n in chunk)
+            ids = torch.full((len(chunk), lc), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), lc), dtype=torch.long)
+            for j, n in enumerate(chunk):
+                ids[j, lc - len(rows[n]) :] = torch.tensor(rows[n], dtype=torch.long)
+                mask[j, lc - len(rows[n]) :] = 1
+            ids, mask = ids.to(device), mask.to(device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0) + p
+            part = SlabCache(n_layers, p + lc)
+            if prefix_cache is not None:
+                part.fill_from_prefix(prefix_cache, len(chunk))
+                mask = torch.cat([mask.new_ones((len(chunk), p)), mask], dim=1)
+            index = torch.tensor(chunk, device=device)
+            store: dict[str, Any] = {}
+            with contextlib.ExitStack() as stack:
+                if capture:
+                    stack.enter_context(_capture_input(layers[capture], store))
+                if replay:
+                    stack.enter_context(_skip_lower_layers(layers, floor, replay[1][index, width - lc :]))
+                out = model(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    past_key_values=part,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+            next_ids[index] = out.logits[:, -1].argmax(-1)
+            cache.place(part, index, n_rows, source=slice(p, p + lc), start=p + width - lc, layers=range(floor, n_layers))
+            if capture:
+                h = store["hidden"]
+                if hidden is None:
+                    hidden = h.new_zeros((n_rows, width, h.shape[-1]))
+                hidden[index, width - lc :] = h
         if prefix_cache is not None:
-            cache.fill_from_prefix(prefix_cache, len(rows))
-            mask = torch.cat([mask.new_ones((len(rows), prefix_len)), mask], dim=1)
-        out = model(
-            input_ids=input_ids,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        return _Prefilled(cache, mask, positions[:, -1], out.logits[:, -1].argmax(-1))
+            cache.place_prefix(prefix_cache, layers=range(floor, n_layers))
+        cache.set_length(p + width, layers=range(floor, n_layers))
+        mask = torch.zeros((n_rows, p + width), dtype=torch.long, device=device)
+        mask[:, :p] = 1
+        for n, r in enumerate(rows):
+            mask[n, p + width - len(r) :] = 1
+        last_pos = torch.tensor([p + len(r) - 1 for r in rows], dtype=torch.long, device=device)
+        return _Prefilled(cache, mask, last_pos, next_ids, hidden)
 
-    def _decode(self, model: Any, state: _Prefilled, max_new: int, stop: tuple[str, ...], eos_ids: set[int]) -> list[tuple[list[int], bool]]:
+    def _decode(
+        self,
+        model: Any,
+        state: _Prefilled,
+        max_new: int,
+        stop: tuple[str, ...],
+        eos_ids: set[int],
+        adapter_names: list[str] | None = None,
+    ) -> list[tuple[list[int], bool]]:
         """Greedy decoding from a prefilled batch.
 
         A row leaves the batch as soon as it ends (EOS, a stop string in its *generated* text,
         or max_new tokens), and its cache rows are dropped, so the remaining rows no longer pay
         for it; `generate()` would keep computing finished rows until the longest one ends.
         Returns each row's new tokens (up to and including the one that ended it) and whether
-        it ended at EOS or a stop string.
+        it ended at EOS or a stop string. `adapter_names` (per row; `__base__` for none) mixes
+        base and candidate rows in one batch.
         """
         import torch
 
@@ -468,6 +548,9 @@ class HFBackend:
                 cache.batch_select_indices(index)
                 mask, last_pos, next_ids = mask[index], last_pos[index], next_ids[index]
                 active = [active[j] for j in keep]
+                if adapter_names is not None:
+                    adapter_names = [adapter_names[j] for j in keep]
+            extra = {} if adapter_names is None else {"adapter_names": adapter_names}
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             last_pos = last_pos + 1
             out = model(
@@ -476,6 +559,7 @@ class HFBackend:
                 position_ids=last_pos[:, None],
                 past_key_values=cache,
                 use_cache=True,
+                **extra,
             )
             next_ids = out.logits[:, -1].argmax(-1)
         return list(zip(generated, ended, strict=True))

@@ -66,6 +66,14 @@ class SlabLayer(DynamicLayer):
             self._k, self._v = self._k.repeat_interleave(repeats, 0), self._v.repeat_interleave(repeats, 0)
             self._views()
 
+    def allocate(self, batch: int, like_keys: torch.Tensor, like_values: torch.Tensor) -> None:
+        """Zero-filled buffers for `batch` rows shaped like the given states (once)."""
+        if self._k is None:
+            self.dtype, self.device = like_keys.dtype, like_keys.device
+            self._k = like_keys.new_zeros((batch, like_keys.shape[1], self.capacity, like_keys.shape[3]))
+            self._v = like_values.new_zeros((batch, like_values.shape[1], self.capacity, like_values.shape[3]))
+            self.is_initialized = True
+
     def set(self, keys: torch.Tensor, values: torch.Tensor) -> None:
         """Fill with `keys`/`values` ([batch, heads, length, head_dim]; batch 1 is broadcast
         only when the buffer exists), replacing what was there."""
@@ -91,6 +99,43 @@ class SlabCache(Cache):
         for layer, src in zip(self.layers, prefix.layers, strict=True):
             keys, values = src.keys.expand(batch, -1, -1, -1), src.values.expand(batch, -1, -1, -1)
             layer.set(keys, values)
+
+    def place(self, part: SlabCache, rows: torch.Tensor, batch: int, *, source: slice, start: int, layers: Iterable[int]) -> None:
+        """Write `part`'s positions `source` (a chunk of the batch's rows, computed on its own)
+        into rows `rows` of this batch's buffers from position `start`."""
+        for i in layers:
+            src, dst = part.layers[i], self.layers[i]
+            keys, values = src.keys[:, :, source], src.values[:, :, source]
+            dst.allocate(batch, keys, values)
+            n = keys.shape[-2]
+            dst._k[rows, :, start : start + n] = keys
+            dst._v[rows, :, start : start + n] = values
+
+    def place_prefix(self, prefix: Cache, layers: Iterable[int]) -> None:
+        """The shared prefix's keys and values (batch 1) at the start of every row."""
+        for i in layers:
+            src, dst = prefix.layers[i], self.layers[i]
+            n = src.keys.shape[-2]
+            dst._k[:, :, :n] = src.keys
+            dst._v[:, :, :n] = src.values
+
+    def set_length(self, length: int, layers: Iterable[int]) -> None:
+        for i in layers:
+            self.layers[i].length = length
+            self.layers[i]._views()
+
+    def concat(self, other: SlabCache) -> SlabCache:
+        """A cache holding this cache's rows, then `other`'s (same lengths and capacity)."""
+        out = SlabCache(0, 0)
+        for a, b in zip(self.layers, other.layers, strict=True):
+            assert a._k is not None and b._k is not None and a.length == b.length
+            layer = SlabLayer(a.capacity)
+            layer.dtype, layer.device, layer.is_initialized = a.dtype, a.device, True
+            layer._k, layer._v = torch.cat([a._k, b._k]), torch.cat([a._v, b._v])
+            layer.length = a.length
+            layer._views()
+            out.layers.append(layer)
+        return out
 
     def copy_layers_from(self, other: SlabCache, layers: Iterable[int]) -> None:
         """Take `other`'s keys and values for `layers` (same rows, same positions)."""
