@@ -412,3 +412,35 @@ def test_report_is_deterministic_and_carries_its_inputs(run, run_cli):
         assert meta["inputs"][name] == sha256_file(project.root / name)
     assert f'<meta name="evalgate-inputs-sha256" content="{meta["inputs_sha256"]}">' in html
     assert "schema_version 1" in html.split("<html", 1)[0]  # the leading HTML comment
+
+
+def test_dvc_repro_writes_the_report_when_the_gate_fails(run):
+    """The shipped dvc.yaml's gate -> report -> verdict chain on a failing run: `dvc repro`
+    fails (at the verdict stage), and the report and summary are written all the same."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    project = run(gate=False)  # qa/exact_match loses 20 points: the gate fails
+    project.params["report"] = {"worst_n": 5}  # DVC tracks the stage's `report` params
+    project.write_params()
+    root = project.root
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    kept = {}
+    for name in ("gate", "report", "verdict"):
+        stage = dict(stages[name])
+        # Upstream outputs are plain files here (no prepare/train/evaluate stages); keep the
+        # dependencies this project has.
+        stage["deps"] = [d for d in stage["deps"] if (root / d).exists() or d in ("reports/gate.json",)]
+        kept[name] = stage
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": kept}, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, env=env, check=True)
+    proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Running stage 'report'" in proc.stdout and "failed to reproduce 'verdict'" in proc.stderr, proc.stdout + proc.stderr
+    assert json.loads((root / "reports" / "gate.json").read_text())["verdict"] == "fail"
+    files = report_files(root)
+    assert files["html"].is_file() and files["summary"].is_file()
+    assert "gate failed" in files["summary"].read_text().lower()
