@@ -370,8 +370,8 @@ def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, m
         assert [(b.text, b.tokens, b.finish_reason) for b, _ in (paired[i] for i in range(9))] == alone[False]
         assert [(c.text, c.tokens, c.finish_reason) for _, c in (paired[i] for i in range(9))] == alone[True]
         assert alone[False] != alone[True]
-        ids, plan = backend._plan(requests)
-        ((_, _, prefix, batches),) = plan
+        ids = backend._tokenize(requests)
+        ((_, _, prefix, batches),) = backend._plan(requests, ids)
         assert len(batches) == 3  # 9 prompts in batches of 4
         chunks = sum(len(hf.prefill_chunks([len(ids[i]) - len(prefix) for i in rows])) for rows in batches)
         prefixes = 2 if prefix else 0  # one prefix pass per side

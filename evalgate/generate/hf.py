@@ -236,10 +236,14 @@ class HFBackend:
             return contextlib.nullcontext()
         return model.disable_adapter() if self.adapter_dir is not None else contextlib.nullcontext()
 
-    def _plan(self, requests: Sequence[Request], use_prefix: bool = True) -> tuple[list[list[int]], list[tuple[int, tuple[str, ...], list[int], list[list[int]]]]]:
-        """Token ids of every request, and per group of requests with equal settings:
-        (max_new, stop, shared prefix, batches of indices into requests)."""
-        ids = [e.ids for e in self.tokenizer.backend_tokenizer.encode_batch_fast([r.prompt for r in requests], add_special_tokens=False)]
+    def _tokenize(self, requests: Sequence[Request]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.backend_tokenizer.encode_batch_fast([r.prompt for r in requests], add_special_tokens=False)]
+
+    def _plan(
+        self, requests: Sequence[Request], ids: list[list[int]], use_prefix: bool = True
+    ) -> list[tuple[int, tuple[str, ...], list[int], list[list[int]]]]:
+        """Per group of requests with equal settings: (max_new, stop, shared prefix, batches of
+        indices into requests)."""
         groups: dict[tuple[str, int, tuple[str, ...]], list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.group, r.max_new_tokens, r.stop), []).append(i)
@@ -249,7 +253,7 @@ class HFBackend:
             lengths = [len(ids[i]) - len(prefix) for i in members]
             batches = plan_batches(lengths, max_new, self.token_budget, self.max_batch_size)
             plan.append((max_new, stop, prefix, [[members[b] for b in batch] for batch in batches]))
-        return ids, plan
+        return plan
 
     def generate(self, requests: Sequence[Request], *, adapter: bool) -> Iterator[list[tuple[int, Generation]]]:
         if not requests:
@@ -261,10 +265,9 @@ class HFBackend:
         layers = decoder_layers(model)
         floor = self._floor if layers is not None and self.trunk is not None else 0
         with self._context(adapter), torch.inference_mode():
-            ids, plan = self._plan(requests)
+            ids = self._tokenize(requests)
             if adapter and floor and all(self.trunk.has(self.trunk.key(r, floor)) for r in ids):  # type: ignore[union-attr]
-                ids, plan = self._plan(requests, use_prefix=False)
-                for max_new, stop, _, batches in plan:
+                for max_new, stop, _, batches in self._plan(requests, ids, use_prefix=False):
                     for rows in batches:
                         start = time.perf_counter()
                         out = self._generate_from_trunk(model, floor, [ids[i] for i in rows], max_new, stop, eos_ids)
@@ -273,7 +276,7 @@ class HFBackend:
                         yield self._finish(rows, out, eos_ids, stop, start)
                 return
             save = floor if not adapter else 0
-            for max_new, stop, prefix, batches in plan:
+            for max_new, stop, prefix, batches in self._plan(requests, ids):
                 prefix_cache, prefix_hidden = self._prefill_prefix(model, prefix, layers, save) if prefix else (None, None)
                 for rows in batches:
                     start = time.perf_counter()
@@ -298,8 +301,8 @@ class HFBackend:
         The base's prompt pass captures the hidden states entering the adapter's lowest layer;
         the candidate's prompt pass replays them and runs only the layers from there up, and its
         cache takes the base's keys and values below that layer (they are the same numbers).
-        Each side then decodes on its own. A batch holds both sides' caches, so it needs twice
-        the memory of a one-sided batch of the same size."""
+        Both sides then decode in one mixed-adapter batch. A batch holds both sides' caches, so
+        it needs twice the memory of a one-sided batch of the same size."""
         if not requests:
             return
         if self.adapter_dir is None:
@@ -310,17 +313,17 @@ class HFBackend:
         eos_ids = _eos_ids(model, self.tokenizer)
         layers = decoder_layers(model)
         floor = self._floor if layers is not None else 0
+        save = floor if self.trunk is not None else 0
         with torch.inference_mode():
-            ids, plan = self._plan(requests)
-            for max_new, stop, prefix, batches in plan:
-                save = floor if self.trunk is not None else 0
-                prefix_caches, prefix_hidden = {}, None
-                for adapter in (False, True):
-                    with self._context(adapter):
-                        prefix_caches[adapter], hidden = (
-                            self._prefill_prefix(model, prefix, layers, 0 if adapter else save) if prefix else (None, None)
-                        )
-                        prefix_hidden = prefix_hidden if adapter else hidden
+            ids = self._tokenize(requests)
+            for max_new, stop, prefix, batches in self._plan(requests, ids):
+                prefix_caches: dict[bool, Any] = {False: None, True: None}
+                prefix_hidden = None
+                if prefix:
+                    with self._context(False):
+                        prefix_caches[False], prefix_hidden = self._prefill_prefix(model, prefix, layers, save)
+                    with self._context(True):
+                        prefix_caches[True], _ = self._prefill_prefix(model, prefix)
                 for rows in batches:
                     start = time.perf_counter()
                     suffixes = [ids[i][len(prefix) :] for i in rows]
@@ -423,7 +426,6 @@ class HFBackend:
         capacity = prefix_len + max(len(r) for r in rows) + max_new
         state = self._prefill(model, rows, prefix_cache, prefix_len, capacity)
         return self._decode(model, state, max_new, stop, eos_ids)
-
 
     def _prefill(
         self,
