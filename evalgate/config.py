@@ -87,7 +87,8 @@ class TrainParams(StrictModel):
     output_dir: str = "models/adapter"
     quantization: Literal["nf4", "int8", "none"] = "nf4"
     compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="auto: float32 on CPU (bf16 is ~25x slower there), bfloat16 on CUDA."
+        "auto",
+        description="auto: bfloat16 on CUDA and on CPUs with AMX (bf16 matrix units), float32 on other CPUs (bf16 is emulated there).",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lora: LoraParams = LoraParams()
@@ -95,11 +96,33 @@ class TrainParams(StrictModel):
     lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
-    epochs: float = Field(1.0, gt=0.0)
+    epochs: float = Field(1.0, gt=0.0, description="Passes over the training records (the budget; fractions allowed).")
     max_steps: int | None = Field(None, ge=1, description="Overrides epochs when set.")
+    max_minutes: float | None = Field(
+        None,
+        gt=0.0,
+        description="Time budget for the optimisation steps: training stops at the first step past it, saying so.",
+    )
+    frozen_layers: Literal["auto", "cached", "recomputed"] = Field(
+        "auto",
+        description=(
+            "The layers below the lowest adapted one (lora.layers): 'cached' computes their output once per "
+            "record and trains on it every epoch; 'recomputed' runs the whole model at every step; 'auto' "
+            "caches on CPU when lora.layers leaves lower layers frozen (on GPU recomputing costs little)."
+        ),
+    )
+    trunk_cache_gb: float = Field(
+        2.0,
+        ge=0,
+        description="Disk kept for cached lower-layer states across runs (a data commit reuses its unchanged records'); 0: memory only.",
+    )
     batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
-    max_length: int = Field(512, ge=16, description="Training sequence length in tokens; longer records are truncated.")
+    max_length: int = Field(512, ge=16, description="Training sequence length in tokens (see long_records).")
+    long_records: Literal["truncate", "drop"] = Field(
+        "truncate",
+        description="A record longer than max_length: cut to it (its answer may lose its end) or left out of training.",
+    )
     max_train_records: int | None = Field(None, ge=1, description="Train on a deterministic subset (demo profiles).")
     max_val_records: int | None = Field(None, ge=1)
     packing: bool = False
@@ -111,6 +134,18 @@ class TrainParams(StrictModel):
     logging_steps: int = Field(5, ge=1)
     overfit_train_loss: float = Field(0.1, ge=0.0, description="Warn when train loss falls below this while val loss stalls.")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores).")
+
+    @model_validator(mode="after")
+    def _cached_needs_frozen_layers(self) -> TrainParams:
+        if self.frozen_layers == "cached":
+            if not self.lora.layers or min(self.lora.layers) == 0:
+                raise ValueError(
+                    "frozen_layers: cached needs lora.layers to leave the lowest layers frozen "
+                    "(e.g. layers: [26, 27, 28, 29]); use auto or recomputed"
+                )
+            if self.packing:
+                raise ValueError("frozen_layers: cached does not pack records; set packing: false or frozen_layers: recomputed")
+        return self
 
 
 class ExportParams(StrictModel):
@@ -160,6 +195,12 @@ class EvaluateParams(StrictModel):
             "Disk kept for the base model's prompt states below the adapter's lowest layer (next to the "
             "answer cache), so a new adapter's answers skip those layers; 0 turns it off."
         ),
+    )
+    warn_truncated_share: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Warn when more than this share of a side's answers to a task were cut at max_new_tokens.",
     )
     server: ServerParams | None = None
 

@@ -5,15 +5,22 @@ for GPUs, with entropy on every position) cost ~15% of each step here. On CPU th
 instead gathers the hidden states at the positions whose next token is an assistant token,
 projects just those through the LM head and takes the cross-entropy: the same loss, measured
 equal to TRL's in a test, at a fraction of the cost. On CUDA, TRL's own loss is used.
+
+With cached lower-layer states (`evalgate.train_trunk`), a batch carries `hidden`: the states
+entering the lowest adapted layer. The layers below it are skipped and the forward pass starts
+there, on any device.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from trl import SFTTrainer
+
+from evalgate.trunk import decoder_layers, skip_lower_layers
 
 IGNORE = -100
 
@@ -24,13 +31,25 @@ def _backbone(model: Any) -> Any:
     return inner.get_decoder() if hasattr(inner, "get_decoder") else inner.model
 
 
-def assistant_loss(model: Any, inputs: dict[str, torch.Tensor], num_items: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Summed-over-tokens mean cross-entropy on label positions; also (correct, count) for accuracy."""
+def assistant_loss(
+    model: Any, inputs: dict[str, torch.Tensor], num_items: Any = None, floor: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed-over-tokens mean cross-entropy on label positions; also (correct, count) for accuracy.
+
+    With `floor` and `inputs["hidden"]` (the states entering layer `floor`), the layers below
+    `floor` are not run."""
     labels = inputs["labels"]
     body = _backbone(model)
-    hidden = body(
-        input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
-    ).last_hidden_state
+    replay = inputs.get("hidden")
+    skip = (
+        skip_lower_layers(decoder_layers(model), floor, replay)
+        if replay is not None and floor
+        else contextlib.nullcontext()
+    )
+    with skip:
+        hidden = body(
+            input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
+        ).last_hidden_state
     targets = labels[:, 1:]
     mask = targets != IGNORE
     picked = hidden[:, :-1][mask]
@@ -46,11 +65,16 @@ def assistant_loss(model: Any, inputs: dict[str, torch.Tensor], num_items: Any =
 
 
 class EvalgateSFTTrainer(SFTTrainer):  # type: ignore[misc]
+    frozen_floor = 0
+    """Set when batches carry cached states: the lowest adapted layer they enter."""
+
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-        if self.args.device.type != "cpu" or return_outputs:
+        cached = "hidden" in inputs
+        if not cached and (self.args.device.type != "cpu" or return_outputs):
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         mode = "train" if model.training else "eval"
-        loss, correct, count = assistant_loss(model, inputs, num_items_in_batch)
+        loss, correct, count = assistant_loss(model, inputs, num_items_in_batch, floor=self.frozen_floor if cached else 0)
         n = int(count)
         self._metrics[mode]["mean_token_accuracy"].append(float(correct) / n if n else 0.0)
-        return loss
+        # Evaluation asks for outputs too; only the loss is used (no compute_metrics).
+        return (loss, {}) if return_outputs else loss

@@ -10,7 +10,6 @@ positions are projected through the LM head (`evalgate.sft`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -30,12 +29,14 @@ from evalgate.artifacts import (
     write_json_atomic,
     write_text_atomic,
 )
-from evalgate.config import Params, TrainParams
+from evalgate.config import Params, TrainParams, cache_dir
 from evalgate.errors import InputError
 from evalgate.git import git_commit
 from evalgate.loading import Placement, load_base_model, resolve_placement
 from evalgate.models import BaseModelRef, base_model_sha256, load_tokenizer, model_dir, resolve_base
-from evalgate.train_data import Encoded, encode_records, read_prepared
+from evalgate.train_data import Encoded, encode_records, read_prepared, subset
+from evalgate.train_trunk import LowerStates
+from evalgate.trunk import TrunkStore
 from evalgate.ui import info, warn
 
 SCHEMA_VERSION = 1
@@ -77,16 +78,7 @@ def load_prepared(prepared_dir: Path, train: TrainParams) -> PreparedData:
     if not rows:
         raise InputError(f"{prepared_dir / 'train.jsonl'}: the prepared training set is empty; add data to train on")
     val = read_prepared(prepared_dir / "val.jsonl")
-    return PreparedData(_subset(rows, train.max_train_records), _subset(val, train.max_val_records), manifest["dataset_sha256"])
-
-
-def _subset(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
-    """A deterministic subset that mixes every input file (ordered by a hash of the id)."""
-    if limit is None or limit >= len(rows):
-        return rows
-    ranked = sorted(rows, key=lambda r: hashlib.sha256(str(r["id"]).encode()).digest())
-    keep = {r["id"] for r in ranked[:limit]}
-    return [r for r in rows if r["id"] in keep]
+    return PreparedData(rows, val, manifest["dataset_sha256"])
 
 
 def linear_module_names(model: Any) -> list[str]:
@@ -159,13 +151,30 @@ def attach_lora(model: Any, train: TrainParams, quantized: bool) -> Any:
     return get_peft_model(model, config)
 
 
-def _dataset(enc: Encoded) -> Any:
+def _dataset(enc: Encoded, first_row: int | None = None) -> Any:
+    """The records as a datasets.Dataset; with `first_row`, each also carries its index into the
+    cached lower-layer states (`row`)."""
     from datasets import Dataset
 
-    return Dataset.from_dict({"input_ids": enc.input_ids, "labels": enc.labels})
+    columns: dict[str, Any] = {"input_ids": enc.input_ids, "labels": enc.labels}
+    if first_row is not None:
+        columns["row"] = list(range(first_row, first_row + len(enc.input_ids)))
+    return Dataset.from_dict(columns)
 
 
-def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eval: bool) -> Any:
+def frozen_floor(train: TrainParams, placement: Placement, model: Any) -> int:
+    """The lowest adapted layer when the layers below it are to be computed once and cached;
+    0 to run the whole model at every step."""
+    from evalgate.trunk import adapter_floor
+
+    if train.frozen_layers == "recomputed" or train.packing:
+        return 0
+    if train.frozen_layers == "auto" and (not placement.device.startswith("cpu") or "LOCAL_RANK" in os.environ):
+        return 0  # on GPUs the lower layers cost little; under DDP each rank sees other records
+    return adapter_floor(model)
+
+
+def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eval: bool, cached: bool = False) -> Any:
     from trl import SFTConfig
 
     on_cuda = placement.device.startswith("cuda")
@@ -210,8 +219,33 @@ def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eva
         dataloader_num_workers=0,
         optim="adamw_torch",
         include_num_input_tokens_seen="non_padding",
+        # Cached lower-layer states are looked up by each record's `row`, which must survive.
+        remove_unused_columns=not cached,
         **eval_kwargs,
     )
+
+
+class _TimeBudget:
+    """Stops training at the first optimisation step past `train.max_minutes`."""
+
+    def __init__(self, minutes: float | None):
+        from transformers import TrainerCallback
+
+        budget = self
+
+        class Callback(TrainerCallback):  # type: ignore[misc]
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                budget.start = time.perf_counter()
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                if budget.seconds is not None and time.perf_counter() - budget.start > budget.seconds:
+                    budget.hit = True
+                    control.should_training_stop = True
+
+        self.callback = Callback()
+        self.seconds = minutes * 60 if minutes is not None else None
+        self.start = time.perf_counter()
+        self.hit = False
 
 
 class _History:
@@ -289,7 +323,8 @@ def _csv(rows: list[tuple[int, float]], name: str) -> str:
     return f"step,{name}\n" + "".join(f"{s},{v:.6f}\n" for s, v in rows)
 
 
-def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train the adapter; `callbacks` (transformers TrainerCallbacks) are added to the trainer's own."""
     import torch
     from transformers import EarlyStoppingCallback, set_seed
     from transformers.utils import logging as hf_logging
@@ -303,8 +338,9 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     if train.threads:
         torch.set_num_threads(train.threads)
     tokenizer = load_tokenizer(ref)
-    train_enc = encode_records(tokenizer, data.train, train.max_length)
-    val_enc = encode_records(tokenizer, data.val, train.max_length)
+    # Length first, then the subset: max_train_records counts records that are trained on.
+    train_enc = subset(encode_records(tokenizer, data.train, train.max_length, train.long_records), train.max_train_records)
+    val_enc = subset(encode_records(tokenizer, data.val, train.max_length, train.long_records), train.max_val_records)
     if not train_enc.input_ids:
         raise InputError("train: no training record has an assistant token within train.max_length; raise it")
     info(
@@ -314,6 +350,8 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     )
     if train_enc.truncated:
         warn(f"{train_enc.truncated} training records were truncated to train.max_length={train.max_length}")
+    if train_enc.too_long:
+        info(f"{train_enc.too_long} training records longer than train.max_length={train.max_length} left out (long_records: drop)")
 
     check_lora_before_loading(ref, train)
     base_hash = base_model_sha256(ref)
@@ -324,11 +362,32 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         import datasets
 
         datasets.disable_progress_bars()
+    phases: dict[str, float] = {}
+    t0 = time.perf_counter()
     model = load_base_model(ref, train.quantization, placement)
     model = attach_lora(model, train, quantized=train.quantization != "none")
-    history = _History(train.overfit_train_loss)
-    callbacks: list[Any] = [history.callback]
+    phases["load_s"] = time.perf_counter() - t0
+    floor = frozen_floor(train, placement, model)
     has_eval = bool(val_enc.input_ids)
+    lower: LowerStates | None = None
+    if floor:
+        from evalgate.train_trunk import compute_lower_states
+
+        store = None
+        if train.trunk_cache_gb > 0:
+            namespace = {"base": base_hash, "quantization": train.quantization, "dtype": placement.dtype_name, "device": placement.device.split(":")[0]}
+            store = TrunkStore(cache_dir() / "train-trunk", namespace, int(train.trunk_cache_gb * 2**30))
+        both = Encoded(train_enc.input_ids + val_enc.input_ids, train_enc.labels + val_enc.labels)
+        lower = compute_lower_states(model, both, floor, tokenizer.pad_token_id, placement.device, store, "training data")
+        phases["lower_layers_s"] = lower.seconds
+        info(
+            f"frozen layers 0-{floor - 1}: states of {lower.computed:,} records computed "
+            f"({lower.tokens:,} tokens, {lower.seconds:.0f} s), {lower.reused:,} reused from the cache; "
+            f"training layers {floor}+ on them"
+        )
+    history = _History(train.overfit_train_loss)
+    budget = _TimeBudget(train.max_minutes)
+    callbacks = [history.callback, budget.callback, *(callbacks or [])]
     if has_eval and train.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
     out_dir = root / train.output_dir
@@ -338,14 +397,22 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
+        extra: dict[str, Any] = {}
+        if lower is not None:
+            from evalgate.train_trunk import LowerStatesCollator
+
+            extra["data_collator"] = LowerStatesCollator(tokenizer.pad_token_id, lower, placement.dtype)
+        n_train = len(train_enc.input_ids)
         trainer = EvalgateSFTTrainer(
             model=model,
-            args=sft_config(train, placement, work_dir, has_eval),
-            train_dataset=_dataset(train_enc),
-            eval_dataset=_dataset(val_enc) if has_eval else None,
+            args=sft_config(train, placement, work_dir, has_eval, cached=lower is not None),
+            train_dataset=_dataset(train_enc, 0 if lower is not None else None),
+            eval_dataset=_dataset(val_enc, n_train if lower is not None else None) if has_eval else None,
             processing_class=tokenizer,
             callbacks=callbacks,
+            **extra,
         )
+        trainer.frozen_floor = floor if lower is not None else 0
         start = time.perf_counter()
         try:
             result = trainer.train()
@@ -355,13 +422,21 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
                 "or turn on train.gradient_checkpointing"
             ) from None
         wall = time.perf_counter() - start
+        phases["train_s"] = wall
         if not math.isfinite(result.training_loss):
             raise InputError("training diverged (the loss is not finite); lower train.learning_rate")
+        if budget.hit:
+            warn(
+                f"train.max_minutes={train.max_minutes:g} reached after {trainer.state.epoch or 0:.2f} of "
+                f"{train.epochs:g} epochs ({trainer.state.global_step} steps); the adapter is what was learned so far"
+            )
         if has_eval and not history.val:
             history.on_log(trainer.state.global_step, trainer.evaluate())
         main_process = trainer.is_world_process_zero()
+        t0 = time.perf_counter()
         if main_process:  # under DDP only rank 0 writes
             _save_adapter(trainer.model, ref, out_dir)
+        phases["save_s"] = time.perf_counter() - t0
     finally:
         if os.environ.get("LOCAL_RANK", "0") == "0":
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -387,7 +462,18 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         "tokens_per_second": round(tokens_seen / wall, 2) if wall > 0 else None,
         "wall_seconds": round(wall, 2),
         "peak_memory_mb": round(_peak_memory_mb(placement), 1),
-        "early_stopped": bool(has_eval and trainer.state.global_step < trainer.state.max_steps),
+        "early_stopped": bool(has_eval and not budget.hit and trainer.state.global_step < trainer.state.max_steps),
+        "stopped_by_time_budget": budget.hit,
+        # Which trainer path ran: the frozen lower layers computed once and cached, or the whole
+        # model run at every step.
+        "trainer_path": "cached_lower_layers" if lower is not None else "full_forward",
+        "frozen_layers": floor if lower is not None else 0,
+        "lower_layer_states": (
+            {"records": lower.computed + lower.reused, "computed": lower.computed, "reused": lower.reused, "tokens_computed": lower.tokens}
+            if lower is not None
+            else None
+        ),
+        "phase_seconds": {k: round(v, 2) for k, v in phases.items()},
         "overfitting_warning": history.overfitting,
         "adapter_sha256": adapter_hash,
     }
@@ -403,6 +489,7 @@ def run_train(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         "train_record_ids_sha256": sha256_json(train_enc.ids),
         "dropped_records": train_enc.dropped,
         "truncated_records": train_enc.truncated,
+        "long_records_dropped": train_enc.too_long,
         "hyperparameters": train.model_dump(mode="json"),
         "lora": train.lora.model_dump(mode="json"),
         "device": placement.device,

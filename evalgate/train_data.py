@@ -24,6 +24,8 @@ class Encoded:
     ids: list[str] = field(default_factory=list)
     truncated: int = 0
     dropped: list[str] = field(default_factory=list)
+    """Records left out: no assistant token within max_length, or longer than it under `drop`."""
+    too_long: int = 0
 
     @property
     def tokens(self) -> int:
@@ -52,7 +54,9 @@ def assistant_spans(tokenizer: Any, messages: list[Message]) -> tuple[str, list[
     return full, spans
 
 
-def encode_records(tokenizer: Any, records: list[dict[str, Any]], max_length: int) -> Encoded:
+def encode_records(tokenizer: Any, records: list[dict[str, Any]], max_length: int, long_records: str = "truncate") -> Encoded:
+    """Token ids and assistant-only labels; a record longer than `max_length` is cut to it
+    (`truncate`) or left out (`drop`: its answer would lose its end, EOS included)."""
     out = Encoded()
     for rec in records:
         text, spans = assistant_spans(tokenizer, rec["messages"])
@@ -63,6 +67,10 @@ def encode_records(tokenizer: Any, records: list[dict[str, Any]], max_length: in
             for tok, off in zip(ids, offsets, strict=True)
         ]
         if len(ids) > max_length:
+            if long_records == "drop":
+                out.too_long += 1
+                out.dropped.append(rec["id"])
+                continue
             out.truncated += 1
             ids, labels = ids[:max_length], labels[:max_length]
         if all(t == IGNORE for t in labels):
@@ -88,3 +96,23 @@ def read_prepared(path: Path) -> list[dict[str, Any]]:
                 raise InputError(f"{path}:{lineno}: not a prepared record ({exc}); re-run `evalgate prepare`") from None
             rows.append(row)
     return rows
+
+
+def subset(enc: Encoded, limit: int | None) -> Encoded:
+    """A deterministic subset of `limit` records that mixes every input file: the records whose
+    id hashes lowest, kept in their order. Stable as data grows: a new record enters only by
+    displacing one with a higher hash."""
+    import hashlib
+
+    if limit is None or limit >= len(enc.ids):
+        return enc
+    ranked = sorted(range(len(enc.ids)), key=lambda i: hashlib.sha256(str(enc.ids[i]).encode()).digest())
+    keep = sorted(ranked[:limit])
+    return Encoded(
+        [enc.input_ids[i] for i in keep],
+        [enc.labels[i] for i in keep],
+        [enc.ids[i] for i in keep],
+        truncated=enc.truncated,
+        dropped=enc.dropped,
+        too_long=enc.too_long,
+    )

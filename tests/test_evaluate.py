@@ -383,7 +383,7 @@ def test_adapter_floor_is_the_lowest_adapted_layer(tiny_model_dir, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from evalgate.generate.hf import adapter_floor
+    from evalgate.trunk import adapter_floor
 
     for layers, floor in ((None, 0), ([1], 1), ([0, 1], 0)):
         out = make_adapter(tiny_model_dir, tmp_path / f"a{floor}{layers}", str(tiny_model_dir), layers=layers)
@@ -432,9 +432,9 @@ def test_trunk_store_evicts_least_recently_used(tmp_path):
 
     import torch
 
-    from evalgate.generate.trunk import TrunkStates, TrunkStore
+    from evalgate.trunk import TrunkStates, TrunkStore
 
-    states = TrunkStates([torch.zeros(2, 100, 8)], [torch.zeros(2, 100, 8)], torch.zeros(100, 16))
+    states = TrunkStates(torch.zeros(100, 16), [torch.zeros(2, 100, 8)], [torch.zeros(2, 100, 8)])
     store = TrunkStore(tmp_path, {"base": "x"}, max_bytes=10**9)
     keys = [store.key([i, 1, 2], 1) for i in range(4)]
     for n, k in enumerate(keys):

@@ -13,7 +13,6 @@ and only its upper layers run with the adapter.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from evalgate.generate.base import Generation, Request, cut_at_stop
 from evalgate.loading import Placement
 from evalgate.models import BaseModelRef
+from evalgate.trunk import adapter_floor, capture_input, decoder_layers, skip_lower_layers
 
 if TYPE_CHECKING:
     from evalgate.generate.kv import SlabCache
-    from evalgate.generate.trunk import TrunkStates, TrunkStore
+    from evalgate.trunk import TrunkStates, TrunkStore
 
 
 def plan_batches(lengths: Sequence[int], max_new_tokens: int, token_budget: int, max_batch_size: int) -> list[list[int]]:
@@ -84,79 +84,6 @@ def prefill_chunks(lengths: Sequence[int]) -> list[list[int]]:
         else:
             chunks.append([i])
     return chunks
-
-
-def decoder_layers(model: Any) -> Any | None:
-    """The ModuleList of decoder layers the causal LM loops over, or None for unknown layouts."""
-    import torch
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
-    layers = getattr(decoder, "layers", None)
-    n = getattr(base.config.get_text_config(decoder=True), "num_hidden_layers", None)
-    if isinstance(layers, torch.nn.ModuleList) and len(layers) == n:
-        return layers
-    return None
-
-
-def adapter_floor(model: Any) -> int:
-    """Index of the lowest decoder layer the loaded adapter changes: below it, base and candidate
-    compute identical states for identical tokens. 0 (nothing shared) for an adapter that touches
-    anything before the decoder layers (embeddings) or a model layout this does not know."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-    from peft.utils import ModulesToSaveWrapper
-
-    layers = decoder_layers(model)
-    if layers is None:
-        return 0
-    index = {id(layer): i for i, layer in enumerate(layers)}
-    layer_names = {name: index[id(m)] for name, m in model.named_modules() if id(m) in index}
-    floor = len(layers)
-    for name, module in model.named_modules():
-        if not isinstance(module, (BaseTunerLayer, ModulesToSaveWrapper)):
-            continue
-        owner = next((i for n, i in layer_names.items() if name.startswith(n + ".")), None)
-        if owner is not None:
-            floor = min(floor, owner)
-        elif not re.search(r"(^|\.)(lm_head|norm)(\.|$)", name):
-            return 0  # embeddings or another module before the decoder layers
-    return floor
-
-
-@contextlib.contextmanager
-def _skip_lower_layers(layers: Any, floor: int, hidden: Any) -> Iterator[None]:
-    """Within the block, the model's layers below `floor` are not run and the input of layer
-    `floor` is `hidden` (the base model's states for the same batch)."""
-    import torch
-
-    class Skip(torch.nn.Module):
-        def __init__(self, replay: Any = None):
-            super().__init__()
-            self.replay = replay
-
-        def forward(self, hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
-            return hidden_states if self.replay is None else self.replay
-
-    saved = [layers[i] for i in range(floor)]
-    try:
-        for i in range(floor):
-            layers[i] = Skip(hidden if i == floor - 1 else None)
-        yield
-    finally:
-        for i, layer in enumerate(saved):
-            layers[i] = layer
-
-
-@contextlib.contextmanager
-def _capture_input(layer: Any, store: dict[str, Any]) -> Iterator[None]:
-    def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        store["hidden"] = args[0] if args else kwargs["hidden_states"]
-
-    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        yield
-    finally:
-        handle.remove()
 
 
 @dataclass
@@ -369,7 +296,7 @@ class HFBackend:
 
         store: dict[str, Any] = {}
         ids = torch.tensor([prefix], dtype=torch.long, device=self.placement.device)
-        with _capture_input(layers[capture], store) if capture else contextlib.nullcontext():
+        with capture_input(layers[capture], store) if capture else contextlib.nullcontext():
             cache = model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
         return cache, store.get("hidden")
 
@@ -377,7 +304,7 @@ class HFBackend:
         """Keep each row's prompt states below `floor` (unpadded, prefix included) for later candidates."""
         import torch
 
-        from evalgate.generate.trunk import TrunkStates
+        from evalgate.trunk import TrunkStates
 
         assert self.trunk is not None
         width, p = hidden.shape[1], prefix_len
@@ -389,7 +316,7 @@ class HFBackend:
             h = hidden[n, width - own :]
             if prefix_hidden is not None:
                 h = torch.cat([prefix_hidden[0], h], dim=0)
-            self.trunk.put(self.trunk.key(ids, floor), TrunkStates(keys, values, h))
+            self.trunk.put(self.trunk.key(ids, floor), TrunkStates(h, keys, values))
 
     def _generate_from_trunk(
         self, model: Any, floor: int, rows: list[list[int]], max_new: int, stop: tuple[str, ...], eos_ids: set[int]
@@ -480,9 +407,9 @@ class HFBackend:
             store: dict[str, Any] = {}
             with contextlib.ExitStack() as stack:
                 if capture:
-                    stack.enter_context(_capture_input(layers[capture], store))
+                    stack.enter_context(capture_input(layers[capture], store))
                 if replay:
-                    stack.enter_context(_skip_lower_layers(layers, floor, replay[1][index, width - lc :]))
+                    stack.enter_context(skip_lower_layers(layers, floor, replay[1][index, width - lc :]))
                 out = model(
                     input_ids=ids,
                     attention_mask=mask,

@@ -1,0 +1,119 @@
+"""Training on cached lower-layer states: the frozen layers run once per record, not per step.
+
+When LoRA adapts only the top layers (`train.lora.layers`), every layer below the lowest adapted
+one is frozen and sees the same tokens at every epoch, so its output never changes. This module
+computes, once, the hidden states entering the lowest adapted layer for every record (in
+batches of similar length; reused from the content-addressed `TrunkStore` when an earlier run
+already computed them, e.g. for the records a data commit kept), and the trainer then runs only
+the adapted layers and the LM head at each step (`evalgate.sft`). The loss, the gradients and the
+adapter are those of the full forward pass (a test checks it on a tiny model).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from evalgate.train_data import IGNORE, Encoded
+from evalgate.trunk import TrunkStates, TrunkStore, states_entering
+from evalgate.ui import progress
+
+CHUNK_TOKENS = 8192
+"""Padded tokens per batch of the one-off lower-layer pass."""
+
+
+@dataclass
+class LowerStates:
+    """Per record: the hidden states entering layer `floor` ([length, hidden], CPU)."""
+
+    floor: int
+    hidden: list[Any]
+    computed: int
+    reused: int
+    tokens: int
+    seconds: float
+
+
+def compute_lower_states(
+    model: Any, enc: Encoded, floor: int, pad_id: int, device: str, store: TrunkStore | None, label: str
+) -> LowerStates:
+    """The hidden states entering layer `floor` for every record of `enc`, from the store where
+    it has them, computed (and stored) otherwise."""
+    import torch
+
+    start = time.perf_counter()
+    n = len(enc.input_ids)
+    hidden: list[Any] = [None] * n
+    keys = [store.key(ids, floor, parts="hidden") for ids in enc.input_ids] if store is not None else []
+    if store is not None:
+        for i, key in enumerate(keys):
+            st = store.get(key) if store.has(key) else None
+            if st is not None and st.hidden.shape[0] == len(enc.input_ids[i]):
+                hidden[i] = st.hidden
+    todo = [i for i in range(n) if hidden[i] is None]
+    # Longest first, in batches of similar length (right-padded: a causal model's states for
+    # real tokens do not depend on padding after them).
+    todo.sort(key=lambda i: -len(enc.input_ids[i]))
+    batches: list[list[int]] = []
+    for i in todo:
+        if batches and len(enc.input_ids[batches[-1][0]]) * (len(batches[-1]) + 1) <= CHUNK_TOKENS:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    was_training = model.training
+    model.eval()
+    try:
+        with progress(f"{label}: frozen layers 0-{floor - 1}, {len(todo)} records", total=len(todo)) as advance, torch.inference_mode():
+            for rows in batches:
+                width = max(len(enc.input_ids[i]) for i in rows)
+                ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for j, i in enumerate(rows):
+                    seq = enc.input_ids[i]
+                    ids[j, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                    mask[j, : len(seq)] = 1
+                out = states_entering(model, floor, ids.to(device), mask.to(device)).float().cpu()
+                for j, i in enumerate(rows):
+                    h = out[j, : len(enc.input_ids[i])].clone()
+                    hidden[i] = h
+                    if store is not None:
+                        store.put(keys[i], TrunkStates(h))
+                advance(len(rows))
+    finally:
+        model.train(was_training)
+    return LowerStates(
+        floor,
+        hidden,
+        computed=len(todo),
+        reused=n - len(todo),
+        tokens=sum(len(enc.input_ids[i]) for i in todo),
+        seconds=time.perf_counter() - start,
+    )
+
+
+class LowerStatesCollator:
+    """Pads a batch like TRL's collator and adds the rows' cached lower-layer states as `hidden`
+    ([rows, width, hidden], zeros at padding)."""
+
+    def __init__(self, pad_id: int, states: LowerStates, dtype: Any):
+        self.pad_id = pad_id
+        self.states = states
+        self.dtype = dtype
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(e["input_ids"]) for e in examples)
+        first = self.states.hidden[examples[0]["row"]]
+        ids = torch.full((len(examples), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(examples), width), dtype=torch.long)
+        hidden = torch.zeros((len(examples), width, first.shape[-1]), dtype=self.dtype)
+        for j, e in enumerate(examples):
+            k = len(e["input_ids"])
+            ids[j, :k] = torch.tensor(e["input_ids"], dtype=torch.long)
+            labels[j, :k] = torch.tensor(e["labels"], dtype=torch.long)
+            mask[j, :k] = 1
+            hidden[j, :k] = self.states.hidden[e["row"]]
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask, "hidden": hidden}
