@@ -113,6 +113,33 @@ def test_split_is_stable_when_records_are_appended(project, run_cli):
     assert len(after) == 500
 
 
+def test_reordered_or_verbatim_repeated_records_give_the_same_dataset(project, run_cli):
+    """A data commit that only reorders records, or appends the same export again (ids included),
+    changes nothing that training sees: the repeats are removed and listed, not an error."""
+    rows = distinct_rows(60, seed=3)
+    project.data(rows)
+    assert run_cli("prepare").exit_code == 0
+    first = {name: (project.prepared / name).read_bytes() for name in ("train.jsonl", "val.jsonl")}
+    sha = project.manifest()["dataset_sha256"]
+
+    shuffled = rows[:]
+    random.Random(7).shuffle(shuffled)
+    project.data(shuffled)
+    assert run_cli("prepare").exit_code == 0
+    assert {name: (project.prepared / name).read_bytes() for name in first} == first
+    assert project.manifest()["dataset_sha256"] == sha
+
+    project.data(rows + rows[:25])
+    result = run_cli("prepare")
+    assert result.exit_code == 0, result.output
+    assert {name: (project.prepared / name).read_bytes() for name in first} == first
+    manifest = project.manifest()
+    assert manifest["dataset_sha256"] == sha
+    repeats = [r for r in manifest["removals"] if r["reason"] == "exact_duplicate"]
+    assert len(repeats) == 25 and all("verbatim repeat of" in r["detail"] and "(same id)" in r["detail"] for r in repeats)
+    assert {r["id"] for r in repeats} == {r["id"] for r in rows[:25]}
+
+
 def test_same_input_gives_byte_identical_manifest(project, run_cli):
     project.data(distinct_rows(50))
     assert run_cli("prepare").exit_code == 0

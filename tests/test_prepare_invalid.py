@@ -37,7 +37,7 @@ CATALOGUE = [
     ("empty_content", lines(json.dumps({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "a"}]})), f"{F}:1: messages[0].content is empty"),
     ("content_not_string", lines(json.dumps({"messages": [{"role": "user", "content": ["x"]}, {"role": "assistant", "content": "a"}]})), f"{F}:1: messages[0].content must be a string, got array"),
     ("missing_content", lines(json.dumps({"messages": [{"role": "user"}, {"role": "assistant", "content": "a"}]})), f"{F}:1: messages[0]: missing field 'content'"),
-    ("duplicate_id", lines(json.dumps(chat("a", "b", id="x1")), json.dumps(chat("c", "d", id="x1"))), f"{F}:2: duplicate id 'x1' (first seen at {F}:1)"),
+    ("duplicate_id", lines(json.dumps(chat("a", "b", id="x1")), json.dumps(chat("c", "d", id="x1"))), f"{F}:2: duplicate id 'x1' names a different record than at {F}:1; give each record its own id"),
     ("bad_id_type", lines(json.dumps(chat("a", "b", id=["x"]))), f"{F}:1: field 'id' must be a string or integer, got array"),
     ("too_long", lines(GOOD, json.dumps(chat("y" * 5000, "ok"))), f"{F}:2: record has 5010 tokens, over the limit prepare.max_tokens=4096"),
 ]

@@ -104,15 +104,24 @@ def _expand_inputs(params: PrepareParams, root: Path) -> list[InputFile]:
 
 
 def _check_ids(records: list[Record]) -> list[Problem]:
+    """One id must name one record. A verbatim repeat (same id, same content, as when one export
+    is appended twice) is not an error: exact de-duplication removes and lists it."""
     first: dict[str, Record] = {}
     problems = []
     for rec in records:
         if not rec.explicit_id:
             continue
-        if rec.id in first:
-            problems.append(Problem(rec.file, rec.line, f"duplicate id '{rec.id}' (first seen at {first[rec.id].where})"))
-        else:
+        seen = first.get(rec.id)
+        if seen is None:
             first[rec.id] = rec
+        elif dedup.exact_key(dedup.normalised(rec.messages)) != dedup.exact_key(dedup.normalised(seen.messages)):
+            problems.append(
+                Problem(
+                    rec.file,
+                    rec.line,
+                    f"duplicate id '{rec.id}' names a different record than at {seen.where}; give each record its own id",
+                )
+            )
     return problems
 
 
@@ -147,7 +156,9 @@ def _remove_exact(records: list[Record]) -> tuple[list[Record], list[Removal]]:
     for rec in records:
         key = rec.content_key
         if key in first:
-            removed.append(Removal(rec, "exact_duplicate", f"same normalised text as {first[key].where}", first[key].id, 1.0))
+            same_id = rec.explicit_id and rec.id == first[key].id
+            detail = f"verbatim repeat of {first[key].where} (same id)" if same_id else f"same normalised text as {first[key].where}"
+            removed.append(Removal(rec, "exact_duplicate", detail, first[key].id, 1.0))
         else:
             first[key] = rec
             kept.append(rec)
@@ -304,8 +315,12 @@ def run_prepare(params: Params, root: Path = Path(".")) -> PrepareResult:
         raise ValidationFailed("no records left after validation and de-duplication; nothing to train on", [])
 
     split = {r.id: assign_split(r.content_key, p.split) for r in records}
-    train = [r.canonical() for r in records if split[r.id] == "train"]
-    val = [r.canonical() for r in records if split[r.id] == "val"]
+    # The prepared set is a set: ordered by content, not by where records sat in the inputs, so a
+    # commit that only reorders records (or repeats some verbatim) gives the byte-identical
+    # dataset, the same sha256, and the same adapter.
+    ordered = sorted(records, key=lambda r: (r.content_key, r.id))
+    train = [r.canonical() for r in ordered if split[r.id] == "train"]
+    val = [r.canonical() for r in ordered if split[r.id] == "val"]
     removals = exact_removed + contra_removed + leak_removed + near_removed
     rejects = [{"source": str(pr), "file": pr.file, "line": pr.line, "reason": pr.reason, "raw": pr.raw} for pr in problems]
 
