@@ -136,12 +136,13 @@ def export(params: ParamsOption = Path("params.yaml")) -> None:
 def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     """Answer every golden item with the base model and the candidate, and score both."""
     from evalgate.config import load_params
-    from evalgate.evaluate import run_evaluate
+    from evalgate.evaluate import run_evaluate, warn_truncation
     from evalgate.ui import print_eval_table
 
     cfg = load_params(params)
     metrics = run_evaluate(cfg)
     print_eval_table(metrics, cfg.evaluate.metrics)
+    warn_truncation(metrics.get("generation", {}), cfg.evaluate.warn_truncated_share)
 
 
 @app.command()

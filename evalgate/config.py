@@ -277,6 +277,13 @@ class GateParams(StrictModel):
         "warn", description="When a check's minimum detectable effect exceeds its margin."
     )
     correction: Literal["holm", "none"] = Field("holm", description="Multiple-comparison correction across checks.")
+    uninformative: Literal["warn", "fail"] = Field(
+        "fail",
+        description=(
+            "A check whose data could not have shown the failure it guards against (a no-worse-than check "
+            "whose reference scores the worst possible value on every item): fail it, or warn and not count it."
+        ),
+    )
     promoted: str = Field("registry/promoted.json", description="The promoted run (for max_drop_vs_promoted).")
     output: str = "reports/gate.json"
     checks: list[GateCheck] = Field(min_length=1)

@@ -39,7 +39,7 @@ from evalgate.prompts import render_prompt
 from evalgate.scoring import ScoredTask, aggregate, score_task
 from evalgate.tasks import GoldenItem, Task, build_scorers, golden_sha256, load_golden, load_tasks
 from evalgate.train import ADAPTER_FILES, adapter_sha256
-from evalgate.ui import info, progress
+from evalgate.ui import info, progress, warn
 
 SCHEMA_VERSION = 1
 SIDES = ("base", "candidate")
@@ -104,8 +104,8 @@ def make_backend(params: Params, ref: BaseModelRef, tokenizer: Any, adapter_dir:
     import torch
 
     from evalgate.generate.hf import HFBackend
-    from evalgate.generate.trunk import TrunkStore
     from evalgate.loading import resolve_placement
+    from evalgate.trunk import TrunkStore
 
     if ev.threads:
         torch.set_num_threads(ev.threads)
@@ -286,13 +286,46 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         "evalgate_version": __version__,
         "packages": package_versions(PACKAGES),
     }
-    metrics = {"schema_version": SCHEMA_VERSION, "tasks": aggregate(scored), "provenance": provenance}
+    generation = generation_stats(runs, outputs)
+    metrics = {"schema_version": SCHEMA_VERSION, "tasks": aggregate(scored), "generation": generation, "provenance": provenance}
     write_json_atomic(root / ev.metrics, metrics)
     info(
         f"answers generated: base {generated['base']}, candidate {generated['candidate']} "
         f"(the rest came from the cache)"
     )
     return metrics
+
+
+def generation_stats(runs: list[TaskRun], outputs: dict[str, dict[str, list[Generation]]]) -> dict[str, Any]:
+    """Per task and side: how many answers were cut at max_new_tokens (a model that rambles
+    or loops shows here before it shows in the scores) and the mean answer length in tokens."""
+    out: dict[str, Any] = {}
+    for run in runs:
+        limit = run.task.spec.generation.max_new_tokens
+        per_side = {}
+        for side in SIDES:
+            gens = outputs[side][run.task.name]
+            cut = sum(g.finish_reason == "length" for g in gens)
+            per_side[side] = {
+                "answers": len(gens),
+                "truncated": cut,
+                "truncated_share": round(cut / len(gens), 6) if gens else None,
+                "mean_new_tokens": round(sum(g.tokens for g in gens) / len(gens), 2) if gens else None,
+            }
+        out[run.task.name] = {"max_new_tokens": limit, **per_side}
+    return out
+
+
+def warn_truncation(generation: dict[str, Any], share: float) -> None:
+    for task, g in generation.items():
+        for side in SIDES:
+            s = g[side]
+            if s["truncated_share"] is not None and s["truncated_share"] > share:
+                warn(
+                    f"{task}: {s['truncated']} of {s['answers']} {side} answers ({s['truncated_share']:.0%}) were cut at "
+                    f"max_new_tokens={g['max_new_tokens']} (above evaluate.warn_truncated_share={share:g}); "
+                    "their scores judge unfinished answers"
+                )
 
 
 def _dataset_sha(root: Path) -> str | None:

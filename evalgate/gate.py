@@ -124,6 +124,8 @@ class Pairs:
     candidate_scored: int
     higher_is_better: bool
     binary: bool
+    worst: float | None = None
+    """The worst value a score can take (the metric's range), when known."""
 
 
 def _pairs(src: Source, check: GateCheck, promoted: dict[str, float] | None) -> Pairs:
@@ -142,14 +144,18 @@ def _pairs(src: Source, check: GateCheck, promoted: dict[str, float] | None) -> 
         ids.append(r["id"])
         cand.append(float(r["candidate"]))
         base.append(float(other) if other is not None else math.nan)
+    higher = bool(summary["higher_is_better"])
+    value_range = summary.get("range")
+    worst = None if not value_range else float(value_range[0] if higher else value_range[1])
     return Pairs(
         ids,
         None if check.kind == "min" else np.asarray(base, dtype=float),
         np.asarray(cand, dtype=float),
         len(rows),
         cand_scored,
-        bool(summary["higher_is_better"]),
+        higher,
         bool(summary["binary"]),
+        worst,
     )
 
 
@@ -158,13 +164,34 @@ def _fmt(x: float) -> str:
 
 
 def _one_sided_p(diff: np.ndarray, bound: float) -> float:
-    """p-value of H0: mean(diff) <= bound against mean(diff) > bound (paired t)."""
+    """p-value of H0: mean(diff) <= bound against mean(diff) > bound (paired t). With no
+    variance (every item moved by the same amount, e.g. identical answers) it is 0 or 1."""
     from scipy import stats as sps
 
     from evalgate.stats import paired_t
 
     t = paired_t(np.zeros_like(diff), diff - bound)
     return float(sps.t.sf(t.t, t.df))
+
+
+def uninformative_reason(check: GateCheck, pairs: Pairs, mde: float | None, versus: str) -> str | None:
+    """Why a no-worse-than check could not have seen a regression, or None when it could.
+
+    Its reference side scoring the worst possible value on every item leaves nothing to drop
+    from (0 vs 0 "passes" whatever the candidate does); a minimum detectable effect that cannot
+    be computed means the data say nothing about the margin. Zero variance alone is not the
+    test: a candidate identical to the reference on every item is evidence of no change."""
+    if check.kind not in ("max_drop_vs_base", "max_drop_vs_promoted"):
+        return None
+    assert pairs.base is not None
+    if pairs.worst is not None and bool(np.all(pairs.base == pairs.worst)):
+        return (
+            f"the {versus} scores {_fmt(pairs.worst)}, the worst possible value, on all {len(pairs.base)} items, "
+            "so there was nothing to drop from: this check could not have seen a regression"
+        )
+    if mde is None or not math.isfinite(mde):
+        return "its minimum detectable effect cannot be computed from these items, so it could not have seen a regression"
+    return None
 
 
 def evaluate_check(check: GateCheck, pairs: Pairs, gate: GateParams) -> dict[str, Any]:
@@ -223,10 +250,20 @@ def evaluate_check(check: GateCheck, pairs: Pairs, gate: GateParams) -> dict[str
         bound = -margin
         ok = good_lo > bound
         need = f"the allowed drop is {_fmt(margin)}"
-    p = _one_sided_p(improvement, bound)
     sd = float(np.std(improvement, ddof=1))
-    mde = min_detectable_effect(len(improvement), sd, confidence=gate.confidence, power=gate.power)
-    out.update(estimate=est, ci=[lo, hi], threshold=bound * sign, p_value=p, mde=mde)
+    mde = min_detectable_effect(len(improvement), sd, confidence=gate.confidence, power=gate.power) if math.isfinite(sd) else None
+    why = uninformative_reason(check, pairs, mde, versus)
+    if why is not None:
+        base_mean, cand_mean = float(np.mean(pairs.base)), float(np.mean(pairs.cand))
+        out.update(estimate=est, ci=[lo, hi], threshold=bound * sign, p_value=None, mde=None, uninformative=True)
+        out["verdict"] = "fail" if gate.uninformative == "fail" else "uninformative"
+        out["reason"] = (
+            f"{check.target}: uninformative: candidate {_fmt(cand_mean)} vs {versus} {_fmt(base_mean)}; {why} "
+            f"(p-value and minimum detectable effect undefined; gate.uninformative: {gate.uninformative})"
+        )
+        return out
+    p = _one_sided_p(improvement, bound)
+    out.update(estimate=est, ci=[lo, hi], threshold=bound * sign, p_value=p, mde=mde, uninformative=False)
     if pairs.binary:
         mc = mcnemar_exact(pairs.base, pairs.cand)
         out["mcnemar"] = {"worse": int(mc.b), "better": int(mc.c), "p_value": mc.p_value} if pairs.higher_is_better else {"better": int(mc.b), "worse": int(mc.c), "p_value": mc.p_value}
@@ -330,12 +367,8 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     report = {
         "schema_version": SCHEMA_VERSION,
         "verdict": "fail" if failed else "pass",
-        "summary": (
-            f"{len(failed)} of {len(results)} checks failed: " + "; ".join(r["name"] for r in failed)
-            if failed
-            else f"all {sum(r['verdict'] == 'pass' for r in results)} checks passed"
-            + (f" ({sum(r['verdict'] == 'skipped' for r in results)} skipped)" if any(r["verdict"] == "skipped" for r in results) else "")
-        ),
+        "summary": headline(results),
+        "counts": check_counts(results),
         "confidence": gate.confidence,
         "ci_method": gate.ci_method,
         "resamples": gate.resamples,
@@ -356,6 +389,29 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     }
     write_json_atomic(root / gate.output, report)
     return report
+
+
+def check_counts(checks: list[dict[str, Any]]) -> dict[str, int]:
+    """How many checks passed, failed, were skipped, and were uninformative (whatever their verdict)."""
+    return {
+        "total": len(checks),
+        "passed": sum(c["verdict"] == "pass" for c in checks),
+        "failed": sum(c["verdict"] == "fail" for c in checks),
+        "skipped": sum(c["verdict"] == "skipped" for c in checks),
+        "uninformative": sum(bool(c.get("uninformative")) for c in checks),
+    }
+
+
+def headline(checks: list[dict[str, Any]]) -> str:
+    """Every check counted: "4 of 6 checks passed, 2 skipped, 0 uninformative", and the failing
+    ones named first when there are any."""
+    n = check_counts(checks)
+    counts = f"{n['passed']} of {n['total']} checks passed"
+    if n["failed"]:
+        counts += f", {n['failed']} failed"
+    counts += f", {n['skipped']} skipped, {n['uninformative']} uninformative"
+    failed = [c["name"] for c in checks if c["verdict"] == "fail"]
+    return f"{counts}; failed: " + "; ".join(failed) if failed else counts
 
 
 def _rounded(r: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ class MetricScores:
     higher_is_better: bool
     binary: bool
     primary: bool
+    value_range: tuple[float, float] | None = None
     sides: dict[str, list[Score]] = field(default_factory=dict)
 
 
@@ -56,6 +57,7 @@ def score_task(
             higher_is_better=scorer.higher_is_better,
             binary=scorer.binary,
             primary=entry.metric_name == task.spec.primary,
+            value_range=scorer.value_range,
         )
         for side, gens in outputs.items():
             m.sides[side] = _safe_score(scorer, [g.text for g in gens], refs, records)
@@ -109,6 +111,7 @@ def summarise(m: MetricScores) -> dict[str, Any]:
         "higher_is_better": m.higher_is_better,
         "binary": m.binary,
         "primary": m.primary,
+        "range": list(m.value_range) if m.value_range is not None else None,
     }
 
 

@@ -89,14 +89,22 @@ def print_eval_table(metrics: dict, path: str) -> None:
             d = f(delta) if not colour else f"[{colour}]{delta:+.3f}[/{colour}]"
             table.add_row(task, name + star, str(m["n"]), f(m["base"]), f(m["candidate"]), d, f(m["delta_stderr"]))
     console.print(table)
+    for task, g in metrics.get("generation", {}).items():
+        sides = ", ".join(
+            f"{side} {g[side]['truncated']}/{g[side]['answers']} ({g[side]['truncated_share']:.0%})"
+            for side in ("base", "candidate")
+            if g.get(side) and g[side]["answers"]
+        )
+        console.print(f"{task}: answers cut at max_new_tokens={g['max_new_tokens']}: {sides}")
 
 
 def print_gate(report: dict, path: str) -> None:
     """The verdict first, failing checks first, each with its one-sentence reason."""
-    order = {"fail": 0, "pass": 1, "skipped": 2}
-    for check in sorted(report["checks"], key=lambda c: order.get(c["verdict"], 3)):
+    order = {"fail": 0, "uninformative": 1, "pass": 2, "skipped": 3}
+    for check in sorted(report["checks"], key=lambda c: order.get(c["verdict"], 4)):
         colour = {"fail": "red", "pass": "green"}.get(check["verdict"], "yellow")
-        console.print(f"[{colour}]{check['verdict'].upper():7s}[/{colour}] {check['name']}: {check['reason']}", highlight=False)
+        label = check["verdict"].upper() + (" (UNINFORMATIVE)" if check.get("uninformative") and check["verdict"] != "uninformative" else "")
+        console.print(f"[{colour}]{label:7s}[/{colour}] {check['name']}: {check['reason']}", highlight=False)
         for note in check.get("warnings", []):
             console.print(f"        [yellow]warning:[/yellow] {note}", highlight=False)
     colour = "green" if report["verdict"] == "pass" else "red"

@@ -12,7 +12,15 @@ import yaml
 from evalgate.artifacts import jsonl_bytes, sha256_bytes, sha256_file
 
 
-def write_eval(root: Path, base: dict[str, list[float | None]], cand: dict[str, list[float | None]], *, binary: bool = True, higher_is_better: bool = True) -> None:
+def write_eval(
+    root: Path,
+    base: dict[str, list[float | None]],
+    cand: dict[str, list[float | None]],
+    *,
+    binary: bool = True,
+    higher_is_better: bool = True,
+    value_range: list[float] | None = None,
+) -> None:
     """metrics/eval.json and runs/scores.jsonl for task 'qa' with the given per-item scores."""
     golden = root / "golden_sets" / "qa.jsonl"
     rows = []
@@ -27,7 +35,10 @@ def write_eval(root: Path, base: dict[str, list[float | None]], cand: dict[str, 
     for metric in base:
         b = [v for v in base[metric] if v is not None]
         c = [v for v in cand[metric] if v is not None]
-        tasks[metric] = {"base": float(np.mean(b)), "candidate": float(np.mean(c)), "n": n, "higher_is_better": higher_is_better, "binary": binary, "primary": False}
+        tasks[metric] = {
+            "base": float(np.mean(b)), "candidate": float(np.mean(c)), "n": n, "higher_is_better": higher_is_better,
+            "binary": binary, "primary": False, "range": value_range if value_range is not None else ([0.0, 1.0] if binary else None),
+        }
     metrics = {
         "schema_version": 1,
         "tasks": {"qa": tasks},
@@ -318,3 +329,80 @@ def test_seed_rules_are_expressible(tmp_path):
     judge, forgetting = policy.checks
     assert (judge.source, judge.task, judge.metric) == ("judge", "helpfulness", "score")
     assert (forgetting.source, forgetting.task, forgetting.metric) == ("forgetting", "general", "acc")
+
+
+def test_zero_vs_zero_is_uninformative_not_a_pass(gated, run_cli):
+    """A no-worse-than check whose reference scores the worst value on every item could not have
+    seen a drop: no p-value, no minimum detectable effect, and it fails under the default policy."""
+    write_eval(gated.root, {"acc": [0.0] * 130}, {"acc": [0.0] * 130})
+    set_gate(gated, [{"target": "qa/acc", "kind": "max_drop_vs_base", "margin": 0.05}])
+    result = run_cli("gate")
+    assert result.exit_code == 1
+    report = gate_report(gated)
+    check = report["checks"][0]
+    assert check["uninformative"] is True and check["verdict"] == "fail"
+    assert check["p_value"] is None and check["mde"] is None
+    assert "worst possible value, on all 130 items" in check["reason"] and "undefined" in check["reason"]
+    assert report["summary"] == "0 of 1 checks passed, 1 failed, 0 skipped, 1 uninformative; failed: qa/acc max_drop_vs_base"
+    assert report["counts"] == {"total": 1, "passed": 0, "failed": 1, "skipped": 0, "uninformative": 1}
+    assert "1e-06" not in result.stderr and "UNINFORMATIVE" in result.stderr
+    # A candidate that scores better does not make the comparison informative: the base is still at worst.
+    write_eval(gated.root, {"acc": [0.0] * 130}, {"acc": [1.0] * 30 + [0.0] * 100})
+    assert run_cli("gate").exit_code == 1
+    assert gate_report(gated)["checks"][0]["uninformative"] is True
+
+
+def test_uninformative_warn_policy_records_it_without_failing(gated, run_cli):
+    base, cand = binary_pairs(200, 0.8, 0.8)
+    write_eval(gated.root, {"acc": base, "fmt": [0.0] * 200}, {"acc": cand, "fmt": [0.0] * 200})
+    checks = [
+        {"target": "qa/acc", "kind": "max_drop_vs_base", "margin": 0.1},
+        {"target": "qa/fmt", "kind": "max_drop_vs_base", "margin": 0.1},
+    ]
+    set_gate(gated, checks, uninformative="warn")
+    assert run_cli("gate").exit_code == 0
+    report = gate_report(gated)
+    assert [c["verdict"] for c in report["checks"]] == ["pass", "uninformative"]
+    assert report["summary"] == "1 of 2 checks passed, 0 skipped, 1 uninformative"
+    assert "p_adjusted" not in report["checks"][1]  # not part of the Holm family: it has no p-value
+
+
+def test_identical_to_promoted_passes_and_a_clear_drop_fails(gated, run_cli, monkeypatch):
+    """Zero variance alone is not 'uninformative': the same answers on every item are evidence of no
+    change, and all-1 against all-0 is a clear difference."""
+    import evalgate.train as train
+
+    monkeypatch.setattr(train, "adapter_sha256", lambda d: "0" * 64)
+    (gated.root / "models" / "adapter").mkdir(parents=True)
+    base, cand = binary_pairs(130, 0.0, 0.8)
+    write_eval(gated.root, {"acc": base}, {"acc": cand})
+    set_gate(gated, [{"target": "qa/acc", "kind": "min_gain_vs_base", "margin": 0.3}, {"target": "qa/acc", "kind": "max_drop_vs_promoted", "margin": 0.05}])
+    assert run_cli("gate").exit_code == 0
+    assert run_cli("promote").exit_code == 0
+    write_eval(gated.root, {"acc": base}, {"acc": cand})  # the same answers again
+    assert run_cli("gate").exit_code == 0
+    check = gate_report(gated)["checks"][1]
+    assert check["verdict"] == "pass" and check["uninformative"] is False
+    assert check["estimate"] == 0.0 and check["ci"] == [0.0, 0.0] and check["mde"] == 0.0
+    # Everything the promoted adapter got right, the candidate gets wrong.
+    write_eval(gated.root, {"acc": base}, {"acc": [0.0] * 130})
+    assert run_cli("gate").exit_code == 1
+    check = gate_report(gated)["checks"][1]
+    assert check["verdict"] == "fail" and check["uninformative"] is False
+
+
+def test_all_ones_against_all_zeros_is_a_clear_drop(gated, run_cli):
+    write_eval(gated.root, {"acc": [1.0] * 50}, {"acc": [0.0] * 50})
+    set_gate(gated, [{"target": "qa/acc", "kind": "max_drop_vs_base", "margin": 0.05}])
+    assert run_cli("gate").exit_code == 1
+    check = gate_report(gated)["checks"][0]
+    assert check["verdict"] == "fail" and check["uninformative"] is False and check["p_value"] == 1.0
+
+
+def test_headline_counts_every_check():
+    from evalgate.gate import headline
+
+    checks = [{"verdict": v, "name": f"c{i}"} for i, v in enumerate(["pass"] * 4 + ["skipped"] * 2)]
+    assert headline(checks) == "4 of 6 checks passed, 2 skipped, 0 uninformative"
+    checks[0] = {"verdict": "fail", "name": "c0", "uninformative": True}
+    assert headline(checks) == "3 of 6 checks passed, 1 failed, 2 skipped, 1 uninformative; failed: c0"

@@ -35,6 +35,9 @@ class Scorer:
     name: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
     binary: ClassVar[bool] = False
+    value_range: ClassVar[tuple[float, float] | None] = None
+    """The lowest and highest value a score can take (None: unbounded). The gate uses the worst
+    end to tell a comparison that could not have shown a drop (the reference already at worst)."""
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def __init__(self, params: BaseModel):
@@ -50,13 +53,18 @@ S = TypeVar("S", bound=type[Scorer])
 _REGISTRY: dict[str, type[Scorer]] = {}
 
 
-def scorer(name: str, *, higher_is_better: bool = True, binary: bool = False) -> Callable[[S], S]:
+def scorer(
+    name: str, *, higher_is_better: bool = True, binary: bool = False, value_range: tuple[float, float] | None = None
+) -> Callable[[S], S]:
+    """Register a Scorer subclass. Binary scorers range over [0, 1] unless told otherwise."""
+
     def register(cls: S) -> S:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"scorer '{name}' is already registered by {_REGISTRY[name].__qualname__}")
         cls.name = name
         cls.higher_is_better = higher_is_better
         cls.binary = binary
+        cls.value_range = value_range if value_range is not None else ((0.0, 1.0) if binary else None)
         _REGISTRY[name] = cls
         return cls
 

@@ -151,7 +151,7 @@ def _result(prec: float, rec: float, f1: float, prefix: str) -> Score:
     return make_score(min(f1, 1.0), f"{prefix}F1={f1:.3f} (P={prec:.3f}, R={rec:.3f})")
 
 
-@scorer("bertscore", higher_is_better=True, binary=False)
+@scorer("bertscore", higher_is_better=True, binary=False, value_range=(-1.0, 1.0))
 class BertScore(Scorer):
     """BERTScore F1 (no baseline rescaling) of the output against the reference. With idf,
     the weights come from the references passed to one score() call (the golden set)."""

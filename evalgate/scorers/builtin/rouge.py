@@ -104,7 +104,7 @@ class UnicodeTokenizer:
         return out
 
 
-@scorer("rouge", higher_is_better=True, binary=False)
+@scorer("rouge", higher_is_better=True, binary=False, value_range=(0.0, 1.0))
 class Rouge(ItemScorer):
     """ROUGE-1/2/L/Lsum of the output against the reference (rouge-score, Unicode-aware
     tokenizer). rougeLsum splits sentences on newlines, as rouge-score does."""
