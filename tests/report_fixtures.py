@@ -66,6 +66,7 @@ def _summary(m: Metric) -> dict[str, Any]:
         "base_stderr": b_se, "candidate_stderr": c_se, "n": len(pairs), "items": len(m.base),
         "base_coverage": 1.0, "candidate_coverage": sum(c is not None for c in m.cand) / len(m.cand),
         "higher_is_better": m.higher_is_better, "binary": m.binary, "primary": m.primary,
+        "range": [0.0, 1.0],
     }
 
 
@@ -129,8 +130,12 @@ def make_tasks(n: int, *, regress: bool = True, hostile: bool = False, seed: int
     return [qa, summ]
 
 
-def write_run(root: Path, tasks: list[TaskRun], *, explain: str | None = None) -> dict[str, Any]:
-    """Golden sets, task files, predictions, scores and metrics/eval.json as `evaluate` writes them."""
+def write_run(
+    root: Path, tasks: list[TaskRun], *, explain: str | None = None, truncated: dict[tuple[str, str], int] | None = None
+) -> dict[str, Any]:
+    """Golden sets, task files, predictions, scores and metrics/eval.json as `evaluate` writes them.
+    `truncated[(task, side)]`: how many of that side's answers ran out of tokens."""
+    truncated = truncated or {}
     (root / "tasks").mkdir(exist_ok=True)
     specs = {
         "qa": {"name": "qa", "golden_set": "golden_sets/qa.jsonl", "user_template": "Question: {{ question }}",
@@ -158,7 +163,8 @@ def write_run(root: Path, tasks: list[TaskRun], *, explain: str | None = None) -
                     "base_explanation": explain or f"{m.name}={b}", "candidate_explanation": explain or f"{m.name}={c}",
                 })
             for side, outs in (("base", t.base_out), ("candidate", t.cand_out)):
-                preds[side].append({"task": t.name, "id": item, "output": outs[i], "tokens": 10, "finish_reason": "stop"})
+                cut = i < truncated.get((t.name, side), 0)
+                preds[side].append({"task": t.name, "id": item, "output": outs[i], "tokens": 64 if cut else 10, "finish_reason": "length" if cut else "stop"})
     for side, p in preds.items():
         (root / "runs" / side).mkdir(parents=True, exist_ok=True)
         (root / "runs" / side / "predictions.jsonl").write_bytes(jsonl_bytes(p))
@@ -167,6 +173,21 @@ def write_run(root: Path, tasks: list[TaskRun], *, explain: str | None = None) -
     metrics = {
         "schema_version": 1,
         "tasks": {t.name: {m.name: _summary(m) for m in t.metrics} for t in tasks},
+        "generation": {
+            t.name: {
+                "max_new_tokens": 64,
+                **{
+                    side: {
+                        "answers": len(t.ids),
+                        "truncated": truncated.get((t.name, side), 0),
+                        "truncated_share": truncated.get((t.name, side), 0) / len(t.ids),
+                        "mean_new_tokens": 10.0,
+                    }
+                    for side in ("base", "candidate")
+                },
+            }
+            for t in tasks
+        },
         "provenance": {
             "base_model": {"spec": "tiny", "sha256": "b" * 64, "tokenizer_sha256": "t" * 64},
             "adapter": {"dir": "models/adapter", "sha256": "a" * 64},

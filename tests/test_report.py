@@ -87,8 +87,8 @@ class Page:
 def run(project, run_cli):
     """A two-task evaluated run whose gate fails on qa/exact_match (20 points lost)."""
 
-    def make(n: int = 40, *, regress: bool = True, hostile: bool = False, gate: bool = True, **gate_extra):
-        write_run(project.root, make_tasks(n, regress=regress, hostile=hostile))
+    def make(n: int = 40, *, regress: bool = True, hostile: bool = False, gate: bool = True, truncated=None, tasks=None, **gate_extra):
+        write_run(project.root, tasks or make_tasks(n, regress=regress, hostile=hostile), truncated=truncated)
         project.params["gate"] = gate_params(**gate_extra)
         project.write_params()
         if gate:
@@ -444,3 +444,141 @@ def test_dvc_repro_writes_the_report_when_the_gate_fails(run):
     files = report_files(root)
     assert files["html"].is_file() and files["summary"].is_file()
     assert "gate failed" in files["summary"].read_text().lower()
+
+
+def test_headline_counts_every_check_honestly(run, run_cli):
+    project = run()
+    assert run_cli("report").exit_code == 0
+    html = report_files(project.root)["html"].read_text(encoding="utf-8")
+    expected = "1 of 3 checks passed, 1 failed, 1 skipped, 0 uninformative; failed: qa/exact_match max_drop_vs_base"
+    assert f'<div class="summary">{expected}</div>' in html
+    assert "all 1 checks passed" not in html
+    md = report_files(project.root)["summary"].read_text(encoding="utf-8")
+    assert expected in md
+
+
+def test_uninformative_check_has_no_p_value_anywhere(run, run_cli):
+    """0 vs 0: the report says undefined, never 'p < 1e-06' or an MDE of 0."""
+    tasks = make_tasks(40, regress=False)
+    contains = tasks[0].metrics[1]
+    contains.base = [0.0] * 40
+    contains.cand = [0.0] * 40
+    checks = [
+        {"target": "qa/exact_match", "kind": "max_drop_vs_base", "margin": 0.1},
+        {"target": "qa/contains", "kind": "max_drop_vs_base", "margin": 0.05},
+    ]
+    project = run(tasks=tasks, checks=checks)
+    assert run_cli("report").exit_code == 0
+    html = report_files(project.root)["html"].read_text(encoding="utf-8")
+    item = html[html.index('<li class="fail">'):]
+    item = item[: item.index("</li>")]
+    assert "qa/contains" in item and "uninformative" in item
+    assert "one-sided p undefined" in item and "minimum detectable effect undefined" in item
+    assert "1e-06" not in item and "minimum detectable effect 0.000" not in item
+    assert "1 of 2 checks passed, 1 failed, 0 skipped, 1 uninformative" in html
+    md = report_files(project.root)["summary"].read_text(encoding="utf-8")
+    assert "1 uninformative" in md and "worst possible value" in md
+
+
+def test_truncation_shares_are_shown_and_warned(run, run_cli):
+    project = run(regress=False, truncated={("qa", "base"): 30, ("summ", "candidate"): 2})
+    assert run_cli("report").exit_code == 0
+    html = report_files(project.root)["html"].read_text(encoding="utf-8")
+    block = html[html.index('id="truncation"'):]
+    block = block[: block.index("</div>\n  </div>") if "</div>\n  </div>" in block else 2000]
+    assert "qa base 30/40 (75%)" in block and "summ candidate 2/40 (5%)" in block
+    assert '<span class="alert-inline">qa base 30/40 (75%)</span>' in html  # above the 10% warning share
+    assert '<span class="muted">summ candidate 2/40 (5%)</span>' in html
+    assert "ran out of tokens" in html
+    md = report_files(project.root)["summary"].read_text(encoding="utf-8")
+    assert "qa base 30/40 (75%) ⚠️" in md and "summ candidate 2/40 (5%);" in md or "summ candidate 2/40 (5%)." in md
+
+
+def test_summary_marks_improvements_green_and_regressions_red(run, run_cli):
+    project = run()
+    assert run_cli("report").exit_code == 0
+    md = report_files(project.root)["summary"].read_text(encoding="utf-8")
+    assert "🔺" not in md and "🔻" not in md
+    row = next(line for line in md.splitlines() if line.startswith("| qa | exact_match"))
+    assert "🔴 worse" in row
+
+
+def _git(root: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+def test_dirty_warning_counts_only_changed_inputs(run, run_cli):
+    project = run(regress=False)
+    root = project.root
+    (root / "dvc.yaml").write_text(yaml_dump({"stages": {"evaluate": {"cmd": "x", "outs": ["runs/scores.jsonl"], "metrics": [{"metrics/eval.json": {"cache": False}}]}}}))
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "run")
+    # The pipeline's own outputs changing (as on every run) is not a dirty run.
+    (root / "reports").mkdir(exist_ok=True)
+    (root / "dvc.lock").write_text("schema: '2.0'\n")
+    _git(root, "add", "dvc.lock")
+    _git(root, "commit", "-q", "-m", "lock")
+    (root / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    metrics = root / "metrics" / "eval.json"
+    metrics.write_text(metrics.read_text() + " ")
+    from evalgate.git import git_commit, git_state
+
+    assert git_state(root)["dirty"] == [] and not git_commit(root).endswith("+dirty")
+    assert run_cli("report").exit_code == 0
+    assert 'id="dirty"' not in report_files(root)["html"].read_text(encoding="utf-8")
+    # An input (a task file) changed: the report says so, naming it.
+    task = root / "tasks" / "qa.yaml"
+    task.write_text(task.read_text() + "# edited\n")
+    assert git_state(root)["dirty"] == ["tasks/qa.yaml"] and git_commit(root).endswith("+dirty")
+    assert run_cli("report").exit_code == 0
+    html = report_files(root)["html"].read_text(encoding="utf-8")
+    assert 'id="dirty"' in html and "tasks/qa.yaml" in html and "(report:" in html
+    assert "uncommitted changes to its inputs" in report_files(root)["summary"].read_text(encoding="utf-8")
+
+
+def yaml_dump(obj) -> str:
+    import yaml
+
+    return yaml.safe_dump(obj)
+
+
+def test_report_is_readable_on_a_phone_sized_screen(run, run_cli, browser):
+    """At 400 px the page does not scroll sideways, and the forest plot is the narrow drawing
+    whose text keeps a legible size."""
+    project = run(hostile=True)
+    assert run_cli("report").exit_code == 0
+    page = Page(browser, report_files(project.root)["html"])
+    try:
+        p = page.page
+        p.set_viewport_size({"width": 400, "height": 800})
+        p.wait_for_timeout(50)
+        overflow = p.evaluate(
+            """() => {
+                const w = document.documentElement.clientWidth;
+                const wide = [...document.querySelectorAll('body *')].filter(e => {
+                    const r = e.getBoundingClientRect();
+                    return r.width > 0 && r.right > w + 1 && getComputedStyle(e).position !== 'fixed'
+                        && !e.closest('table') && !e.closest('pre');
+                }).map(e => e.tagName + '.' + e.className);
+                return {scroll: document.documentElement.scrollWidth, client: w, wide: wide.slice(0, 5)};
+            }"""
+        )
+        assert overflow["scroll"] <= overflow["client"], overflow
+        assert overflow["wide"] == [], overflow
+        assert not p.locator(".forest-wide svg").is_visible()
+        narrow = p.locator(".forest-narrow svg")
+        assert narrow.is_visible()
+        box = narrow.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 400
+        # Rendered label size: the SVG scales down, its 12 px labels must stay >= 10 px.
+        label_px = p.evaluate("() => document.querySelector('.forest-narrow svg text.clabel').getBoundingClientRect().height")
+        assert label_px >= 10, label_px
+        p.screenshot(path=str(artifacts_dir() / "report-400px.png"), full_page=False)
+        p.set_viewport_size({"width": 1280, "height": 900})
+        assert p.locator(".forest-wide svg").is_visible() and not p.locator(".forest-narrow svg").is_visible()
+        assert page.console == [], page.console
+    finally:
+        page.close()

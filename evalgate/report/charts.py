@@ -79,42 +79,63 @@ class ForestRow:
 
 
 def forest(rows: Sequence[ForestRow], *, title: str) -> Markup:
-    """A forest plot: each row's estimate and CI, zero, and the gate's margins as red ticks."""
+    """A forest plot: each row's estimate and CI, zero, and the gate's margins as red ticks.
+
+    Two drawings of the same numbers, one shown by the page's width: a wide one (label, interval
+    and numbers side by side) and, on a phone-sized screen, a narrow one where each row's label
+    and numbers sit above its interval, so the text keeps its size instead of shrinking with
+    an 860-pixel drawing."""
     if not rows:
         return Markup("")
-    label_w, plot_w, text_w, row_h, top, bottom = 250, 420, 190, 24, 34, 46
+    return Markup(
+        f'<div class="forest"><div class="forest-wide">{_forest(rows, title=title, narrow=False)}</div>'
+        f'<div class="forest-narrow">{_forest(rows, title=title, narrow=True)}</div></div>'
+    )
+
+
+def _forest(rows: Sequence[ForestRow], *, title: str, narrow: bool) -> Markup:
+    if narrow:
+        label_w, plot_w, text_w, row_h, top, bottom = 12, 340, 12, 40, 34, 46
+    else:
+        label_w, plot_w, text_w, row_h, top, bottom = 250, 420, 190, 24, 34, 46
     width = label_w + plot_w + text_w
     groups = []
     for r in rows:
         if not groups or groups[-1] != r.group:
             groups.append(r.group)
-    height = top + row_h * (len(rows) + len(groups)) + bottom
+    group_h = 24
+    height = top + row_h * len(rows) + group_h * len(groups) + bottom
     values = [0.0] + [v for r in rows for v in (r.low, r.high, *r.bounds) if math.isfinite(v)]
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.08 or 0.05
     lo, hi = lo - pad, hi + pad
-    ticks = nice_ticks(lo, hi, 6)
+    ticks = nice_ticks(lo, hi, 4 if narrow else 6)
     lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
 
     def x(v: float) -> float:
         return label_w + (v - lo) / (hi - lo) * plot_w
 
-    body = [_t(label_w + plot_w / 2, 16, title, anchor="middle", cls="ctitle")]
+    body = [_t(width / 2 if narrow else label_w + plot_w / 2, 16, title, anchor="middle", cls="ctitle")]
     y = top
     current = None
     for r in rows:
         if r.group != current:
             current = r.group
             body.append(_t(6, y + 16, r.group, cls="cgroup"))
-            y += row_h
+            y += group_h
         colour = {"better": BETTER_COLOUR, "worse": WORSE_COLOUR}.get(r.status, NEUTRAL_COLOUR)
         if r.failed:
             body.append(f'<rect x="0" y="{y}" width="{width}" height="{row_h}" fill="#ffebe9"/>')
-        cy = y + row_h / 2
-        body.append(_t(18, cy + 4, r.label, cls="clabel"))
+        if narrow:  # label and numbers on one line, the interval below them
+            body.append(_t(label_w, y + 14, r.label, cls="clabel"))
+            body.append(_t(width - text_w, y + 14, r.text, anchor="end", cls="cnum"))
+            cy, y0 = y + 29, y + 20
+        else:
+            cy, y0 = y + row_h / 2, y + 2
+            body.append(_t(18, cy + 4, r.label, cls="clabel"))
         for b in r.bounds:
             body.append(
-                f'<line x1="{x(b):.1f}" x2="{x(b):.1f}" y1="{y + 2}" y2="{y + row_h - 2}" stroke="{WORSE_COLOUR}" '
+                f'<line x1="{x(b):.1f}" x2="{x(b):.1f}" y1="{y0}" y2="{y + row_h - 2}" stroke="{WORSE_COLOUR}" '
                 f'stroke-width="2" stroke-dasharray="3,2"><title>{escape(f"gate bound {b:+.3g}")}</title></line>'
             )
         body.append(
@@ -124,15 +145,16 @@ def forest(rows: Sequence[ForestRow], *, title: str) -> Markup:
             f'<rect x="{x(r.estimate) - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" fill="{colour}">'
             f"<title>{escape(f'{r.label}: {r.text}')}</title></rect>"
         )
-        body.append(_t(label_w + plot_w + 10, cy + 4, r.text, cls="cnum"))
+        if not narrow:
+            body.append(_t(label_w + plot_w + 10, cy + 4, r.text, cls="cnum"))
         y += row_h
     body.append(f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{top - 4}" y2="{y}" stroke="#24292f" stroke-width="1"/>')
     body.append(f'<line x1="{label_w}" x2="{label_w + plot_w}" y1="{y}" y2="{y}" stroke="#8c959f"/>')
     for t in ticks:
         body.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{y}" y2="{y + 4}" stroke="#8c959f"/>')
         body.append(_t(x(t), y + 16, _tick_label(t, ticks), anchor="middle", cls="ctick"))
-    body.append(_t(x(0) - 8, y + 34, "\u2190 candidate worse", anchor="end", cls="caxis", fill=WORSE_COLOUR))
-    body.append(_t(x(0) + 8, y + 34, "candidate better \u2192", anchor="start", cls="caxis", fill=BETTER_COLOUR))
+    body.append(_t(x(0) - 8, y + 34, "\u2190 worse" if narrow else "\u2190 candidate worse", anchor="end", cls="caxis", fill=WORSE_COLOUR))
+    body.append(_t(x(0) + 8, y + 34, "better \u2192" if narrow else "candidate better \u2192", anchor="start", cls="caxis", fill=BETTER_COLOUR))
     return _svg(width, height, body, title)
 
 

@@ -11,13 +11,14 @@ from markupsafe import Markup
 from evalgate import __version__
 from evalgate.artifacts import sha256_json
 from evalgate.config import ReportParams
-from evalgate.git import git_commit
+from evalgate.gate import headline as headline_text
+from evalgate.git import git_commit, git_state
 from evalgate.report import charts
 from evalgate.report.loaders import Inputs
 from evalgate.report.views import Analysis, MetricView, fmt, fmt_delta
 
 SCHEMA_VERSION = 1
-CHECK_ORDER = {"fail": 0, "pass": 1, "skipped": 2}
+CHECK_ORDER = {"fail": 0, "uninformative": 1, "pass": 2, "skipped": 3}
 LIST_LIMIT = 50  # rows per data-panel list (removals, rejects); the count is always shown
 
 
@@ -34,7 +35,8 @@ def _verdict(inputs: Inputs) -> dict[str, Any]:
         "not run": "Gate not run",
         "unusable": "Gate verdict unusable",
     }[g.state]
-    summary = (g.report or {}).get("summary") or g.problem or ""
+    # Counted from the checks themselves, so every report words it the same way.
+    summary = headline_text(checks) if g.report and checks else (g.report or {}).get("summary") or g.problem or ""
     return {"state": g.state, "headline": headline, "summary": summary, "checks": checks, "problem": g.problem}
 
 
@@ -208,10 +210,44 @@ def _provenance(inputs: Inputs, root_commit: str | None) -> dict[str, Any]:
     }
 
 
+def _truncation(inputs: Inputs) -> list[dict[str, Any]]:
+    """Per task and side, the share of answers cut at max_new_tokens, flagged above the warning share."""
+    limit = inputs.params.evaluate.warn_truncated_share
+    rows = []
+    for task, g in (inputs.eval.metrics.get("generation") or {}).items():
+        for side in ("base", "candidate"):
+            st = g.get(side) or {}
+            share = st.get("truncated_share")
+            if share is None:
+                continue
+            rows.append({
+                "task": task, "side": side, "truncated": st.get("truncated"), "answers": st.get("answers"),
+                "share": share, "max_new_tokens": g.get("max_new_tokens"), "mean_new_tokens": st.get("mean_new_tokens"),
+                "warn": share > limit,
+            })
+    return rows
+
+
+def _dirty(inputs: Inputs, prov: dict[str, Any]) -> dict[str, Any] | None:
+    """Which stages ran from uncommitted changes to their inputs (pipeline outputs do not count)."""
+    stages = [
+        name for name, commit in (
+            ("train", prov.get("train_commit")), ("evaluate", prov.get("eval_commit")),
+            ("gate", prov.get("gate_commit")), ("report", prov["report"].get("git_commit")),
+        )
+        if isinstance(commit, str) and commit.endswith("+dirty")
+    ]
+    if not stages:
+        return None
+    state = git_state(inputs.root) or {}
+    return {"stages": stages, "files": (state.get("dirty") or [])[:LIST_LIMIT]}
+
+
 def build_context(inputs: Inputs, analysis: Analysis, rp: ReportParams) -> dict[str, Any]:
     files = dict(sorted(inputs.files.items()))
     level = f"{round(analysis.confidence * 100, 2):g}%"
     explorer = _explorer(analysis)
+    provenance = _provenance(inputs, git_commit(inputs.root))
     meta = {
         "schema_version": SCHEMA_VERSION,
         "verdict": inputs.gate.state,
@@ -233,7 +269,10 @@ def build_context(inputs: Inputs, analysis: Analysis, rp: ReportParams) -> dict[
         "forgetting": _panel(inputs.forgetting),
         "training": _training(inputs),
         "data": _data(inputs),
-        "provenance": _provenance(inputs, git_commit(inputs.root)),
+        "provenance": provenance,
+        "dirty": _dirty(inputs, provenance),
+        "truncation": _truncation(inputs),
+        "truncation_limit": inputs.params.evaluate.warn_truncated_share,
         "files": files,
         "meta": meta,
         "notes": inputs.notes,
