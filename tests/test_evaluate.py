@@ -143,6 +143,29 @@ def test_evaluate_writes_paired_predictions_scores_and_metrics(eval_project, run
     assert len(prov["tasks"]["qa"]["golden_set_sha256"]) == 64
 
 
+def test_truncation_shares_are_recorded_printed_and_warned(eval_project, run_cli):
+    """Answers cut at max_new_tokens are counted per task and side, from the predictions."""
+    result = run_cli("evaluate")
+    assert result.exit_code == 0, result.output
+    root = eval_project.root
+    metrics = json.loads((root / "metrics" / "eval.json").read_text())
+    gen = metrics["generation"]["qa"]
+    assert gen["max_new_tokens"] == 8
+    for side in ("base", "candidate"):
+        preds = read_jsonl(root / "runs" / side / "predictions.jsonl")
+        cut = sum(r["finish_reason"] == "length" for r in preds)
+        assert gen[side]["answers"] == 12 and gen[side]["truncated"] == cut
+        assert gen[side]["truncated_share"] == pytest.approx(cut / 12, abs=1e-6)
+        assert gen[side]["mean_new_tokens"] == pytest.approx(sum(r["tokens"] for r in preds) / 12, abs=0.01)
+    assert gen["base"]["truncated"] > 0  # a random model rarely ends an answer in 8 tokens
+    assert f"answers cut at max_new_tokens=8: base {gen['base']['truncated']}/12" in result.stderr
+    assert "warning: qa:" in result.stderr and "above evaluate.warn_truncated_share=0.1" in result.stderr
+    eval_project.params["evaluate"]["warn_truncated_share"] = 1.0
+    eval_project.write_params()
+    result = run_cli("evaluate")
+    assert "warn_truncated_share" not in result.stderr
+
+
 def test_rerun_is_all_cache_hits_and_loads_no_model(eval_project, run_cli, monkeypatch):
     assert run_cli("evaluate").exit_code == 0
     first = (eval_project.root / "runs" / "candidate" / "predictions.jsonl").read_bytes()
