@@ -49,8 +49,8 @@ AS_INSTRUCTION = (
 )
 
 DEFAULT_SEED = 20261123
-N_TT_TRAIN, N_TT_GOLDEN = 540, 130
-N_AS_ALPACA, N_AS_NOC, N_AS_GOLDEN = 380, 150, 130
+N_TT_TRAIN, N_TT_GOLDEN = 540, 300
+N_AS_ALPACA, N_AS_NOC, N_AS_GOLDEN = 380, 150, 300
 NUM_PERM, LSH_THRESHOLD, SHINGLE = 128, 0.5, 5
 LEAK_MAX = 0.6  # golden input vs any training input: must stay below
 NEAR_DUP = 0.85  # within training / within golden: must stay below

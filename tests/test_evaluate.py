@@ -270,7 +270,7 @@ def test_tasks_validate_passes_on_the_shipped_tasks(run_cli, monkeypatch):
     monkeypatch.chdir(Path(__file__).parents[1])
     result = run_cli("tasks", "validate")
     assert result.exit_code == 0, result.output
-    assert "ok  ticket_triage: 130 items" in result.stderr
+    assert "ok  ticket_triage: 300 items" in result.stderr
 
 
 def test_decoding_matches_transformers_generate_and_stops_only_on_generated_text(eval_project, tiny_model_dir):

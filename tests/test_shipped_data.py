@@ -50,8 +50,8 @@ def test_shipped_data_has_no_leakage_and_enough_items(prepared):
     assert sum(i.startswith("tt-") for i in prepared["ids"]) >= 400
     assert sum(i.startswith(("as-", "asn-")) for i in prepared["ids"]) >= 400
     assert {g["task"]: g["items"] for g in manifest["golden_sets"]} == {
-        "alarm_summary": 130,
-        "ticket_triage": 130,
+        "alarm_summary": 300,
+        "ticket_triage": 300,
     }
     reasons = sorted(r["reason"] for r in manifest["removals"])
     assert reasons == ["exact_duplicate"] * 4 + ["near_duplicate"] * 4
