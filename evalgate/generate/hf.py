@@ -149,6 +149,7 @@ class HFBackend:
                 self._floor = adapter_floor(model)
                 self._adapter_name = model.active_adapter
             model.eval()
+            _contiguous_lm_head_input(model)
             self._model = model
         return self._model
 
@@ -461,24 +462,31 @@ class HFBackend:
         active = list(range(n_rows))
         generated: list[list[int]] = [[] for _ in range(n_rows)]
         ended = [False] * n_rows
+        finished: set[int] = set()  # rows that ended but still sit in the batch
         decode = self.tokenizer.decode
         for step in range(max_new):
-            keep = []
+            live = []
             for j, (r, t) in enumerate(zip(active, next_ids.tolist(), strict=True)):
+                if r in finished:
+                    continue
                 generated[r].append(t)
                 if t in eos_ids or (stop and any(s in decode(generated[r], skip_special_tokens=True) for s in stop)):
                     ended[r] = True
+                    finished.add(r)
                 elif step + 1 < max_new:
-                    keep.append(j)
-            if not keep:
+                    live.append(j)
+                else:
+                    finished.add(r)
+            if not live:
                 break
-            if len(keep) < len(active):
-                index = torch.tensor(keep, device=device)
+            dead = len(active) - len(live)
+            if dead and _worth_compacting(dead, len(active), max_new - step - 1):
+                index = torch.tensor(live, device=device)
                 cache.batch_select_indices(index)
                 mask, last_pos, next_ids = mask[index], last_pos[index], next_ids[index]
-                active = [active[j] for j in keep]
+                active = [active[j] for j in live]
                 if adapter_names is not None:
-                    adapter_names = [adapter_names[j] for j in keep]
+                    adapter_names = [adapter_names[j] for j in live]
             extra = {} if adapter_names is None else {"adapter_names": adapter_names}
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             last_pos = last_pos + 1
@@ -492,6 +500,25 @@ class HFBackend:
             )
             next_ids = out.logits[:, -1].argmax(-1)
         return list(zip(generated, ended, strict=True))
+
+
+def _worth_compacting(dead: int, rows: int, steps_left: int) -> bool:
+    """Whether to drop finished rows from the batch now. Dropping copies the whole KV cache of the
+    rows that stay (measured: about 0.7 of one row's decoding step per row copied); keeping a
+    finished row costs one row-step per step left. So rows leave in groups, when what they would
+    still cost exceeds the copy, not one copy per finished row (which was a fifth of evaluation)."""
+    return dead * steps_left >= rows
+
+
+def _contiguous_lm_head_input(model: Any) -> None:
+    """Hand the LM head a contiguous input. `logits_to_keep=1` gives it a strided view of the last
+    position; with frozen weights (requires_grad False, as PEFT leaves them) PyTorch's matmul
+    then cannot fold [rows, 1, hidden] into a matrix product and instead expands the whole
+    [vocab, hidden] weight once per row and copies it: 450 MB per prompt-pass call for this
+    model, measured as more than half of a prompt pass on a CPU."""
+    head = model.get_output_embeddings()
+    if head is not None:
+        head.register_forward_pre_hook(lambda module, args: (args[0].contiguous(), *args[1:]))
 
 
 def _eos_ids(model: Any, tok: Any) -> set[int]:

@@ -57,8 +57,13 @@ class SlabLayer(DynamicLayer):
         return self.length
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep rows `indices`; only the filled positions are copied (the rest is never read)."""
         if self._k is not None and self._v is not None:
-            self._k, self._v = self._k[indices], self._v[indices]
+            k = self._k.new_empty((len(indices),) + self._k.shape[1:])
+            v = self._v.new_empty((len(indices),) + self._v.shape[1:])
+            torch.index_select(self._k[:, :, : self.length], 0, indices, out=k[:, :, : self.length])
+            torch.index_select(self._v[:, :, : self.length], 0, indices, out=v[:, :, : self.length])
+            self._k, self._v = k, v
             self._views()
 
     def batch_repeat_interleave(self, repeats: int) -> None:
