@@ -199,8 +199,9 @@ def report(params: ParamsOption = Path("params.yaml")) -> None:
     badge = {"pass": "[green]gate PASS[/green]", "fail": "[red]gate FAIL[/red]"}.get(
         result.verdict, f"[yellow]gate {result.verdict}[/yellow]"
     )
+    done = "[green]up to date[/green] (nothing it reads changed)" if result.up_to_date else "[green]reported[/green]"
     console.print(
-        f"[green]reported[/green] {result.html} ({result.html_bytes / 1e6:.2f} MB), {result.summary}, "
+        f"{done} {result.html} ({result.html_bytes / 1e6:.2f} MB), {result.summary}, "
         f"{result.metrics}, {result.deltas_plot}; {badge}",
         highlight=False,
     )

@@ -582,3 +582,26 @@ def test_report_is_readable_on_a_phone_sized_screen(run, run_cli, browser):
         assert page.console == [], page.console
     finally:
         page.close()
+
+
+def test_unchanged_inputs_leave_the_report_as_it_is_and_a_change_rewrites_it(run, run_cli):
+    """The DVC stage runs on every repro (its optional inputs may not exist); with nothing changed
+    it rewrites nothing, and any input that changed re-renders it."""
+    project = run()
+    assert run_cli("report").exit_code == 0
+    files = report_files(project.root)
+    stamps = {k: p.stat().st_mtime_ns for k, p in files.items()}
+    result = run_cli("report")
+    assert result.exit_code == 0 and "up to date" in result.stderr
+    assert {k: p.stat().st_mtime_ns for k, p in files.items()} == stamps
+    project.params["report"] = {"worst_n": 3}
+    project.write_params()
+    result = run_cli("report")
+    assert "up to date" not in result.stderr and files["html"].stat().st_mtime_ns != stamps["html"]
+    stamps = {k: p.stat().st_mtime_ns for k, p in files.items()}
+    preds = project.root / "runs" / "candidate" / "predictions.jsonl"
+    preds.write_text(preds.read_text().replace("site", "SITE", 1))
+    result = run_cli("report")
+    assert "up to date" not in result.stderr and files["html"].stat().st_mtime_ns != stamps["html"]
+    files["summary"].unlink()
+    assert "up to date" not in run_cli("report").stderr and files["summary"].is_file()

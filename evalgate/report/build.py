@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from markupsafe import Markup
 
-from evalgate.artifacts import dump_json, write_text_atomic
+from evalgate import __version__
+from evalgate.artifacts import dump_json, sha256_json, write_text_atomic
+from evalgate.git import git_state
 from evalgate.config import Params
 from evalgate.report.analysis import analyse
 from evalgate.report.context import build_context
@@ -31,6 +34,8 @@ class ReportResult:
     html_bytes: int
     verdict: str
     notes: list[str] = field(default_factory=list)
+    up_to_date: bool = False
+    """Nothing the report depends on changed since it was written: nothing was rewritten."""
 
 
 def _asset(name: str) -> tuple[Markup, str]:
@@ -40,11 +45,46 @@ def _asset(name: str) -> tuple[Markup, str]:
     return Markup(text), f"sha256-{digest}"
 
 
+RENDER_KEY = re.compile(r'<meta name="evalgate-render-key" content="([0-9a-f]{64})">')
+
+
+def render_key(params: Params, files: dict[str, str], root: Path) -> str:
+    """Everything the four outputs depend on: every input file's sha256, the settings that shape
+    the report, evalgate's version and templates, and the commit (with its changed inputs)."""
+    templates = resources.files("evalgate.report").joinpath("templates")
+    return sha256_json({
+        "inputs": dict(sorted(files.items())),
+        "report": params.report.model_dump(mode="json"),
+        "warn_truncated_share": params.evaluate.warn_truncated_share,
+        "gate": params.gate.model_dump(mode="json") if params.gate else None,
+        "evalgate": __version__,
+        "templates": {t.name: hashlib.sha256(t.read_bytes()).hexdigest() for t in sorted(templates.iterdir(), key=lambda t: t.name) if t.is_file()},
+        "git": git_state(root),
+    })
+
+
+def _current(root: Path, paths: list[str], key: str) -> bool:
+    if not all((root / p).is_file() for p in paths):
+        return False
+    with open(root / paths[0], encoding="utf-8", errors="replace") as fh:
+        head = fh.read(4096)
+    match = RENDER_KEY.search(head)
+    return match is not None and match.group(1) == key
+
+
 def run_report(params: Params, root: Path = Path(".")) -> ReportResult:
     rp = params.report
     inputs = load_inputs(params, root)
+    key = render_key(params, inputs.files, root)
+    if _current(root, [rp.html, rp.summary, rp.metrics, rp.deltas_plot], key):
+        return ReportResult(
+            html=rp.html, summary=rp.summary, metrics=rp.metrics, deltas_plot=rp.deltas_plot,
+            html_bytes=(root / rp.html).stat().st_size, verdict=inputs.gate.state,
+            notes=[f"{panel}: {text}" for panel, text in sorted(inputs.notes.items())], up_to_date=True,
+        )
     analysis = analyse(inputs, rp)
     ctx = build_context(inputs, analysis, rp)
+    ctx["meta"]["render_key"] = key
     ctx["style"], ctx["style_hash"] = _asset("report.css")
     ctx["script"], ctx["script_hash"] = _asset("report.js")
     ctx["report_path"] = rp.html
