@@ -365,8 +365,14 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
     (project.root / "plots").mkdir(exist_ok=True)
     (project.root / "plots" / "train_loss.csv").write_text("step,train_loss\n1,2.5\n5,2.0\n10,1.7\n")
     (project.root / "plots" / "val_loss.csv").write_text("step,val_loss\n5,2.1\n10,1.9\n")
+    (project.root / "metrics" / "train.json").write_text(json.dumps({
+        "schema_version": 1, "steps": 1024, "trainer_path": "cached_lower_layers", "frozen_layers": 26,
+        "phase_seconds": {"load_s": 2.1, "lower_layers_s": 46.3, "train_s": 296.0, "save_s": 0.1},
+    }))
     assert run_cli("report").exit_code == 0
     html = report_files(project.root)["html"].read_text()
+    assert "frozen layers computed once, cached (layers 0-25 frozen)" in html
+    assert "load 2.1, lower layers 46.3, train 296, save 0.1" in html
     assert "not run in this pipeline (metrics/judge.json" not in html
     for text in ("helpfulness", "cohen_kappa", "0.71", "cost.usd", "0.0123", "0.975"):
         assert text in html, text

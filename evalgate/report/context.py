@@ -154,6 +154,13 @@ def _training(inputs: Inputs) -> dict[str, Any]:
         ("final_val_loss", "final validation loss"), ("early_stopped", "early stopped"), ("overfitting_warning", "overfitting warning"),
     ]
     facts = [(label, tm[k]) for k, label in keys if k in tm]
+    if tm.get("trainer_path"):
+        path = {"cached_lower_layers": "frozen layers computed once, cached", "full_forward": "whole model at every step"}
+        facts.append(("trainer path", f"{path.get(tm['trainer_path'], tm['trainer_path'])} (layers 0-{tm['frozen_layers'] - 1} frozen)" if tm.get("frozen_layers") else path.get(tm["trainer_path"], tm["trainer_path"])))
+    if isinstance(tm.get("phase_seconds"), dict):
+        facts.append(("time by phase (s)", ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:g}" for k, v in tm["phase_seconds"].items())))
+    if tm.get("stopped_by_time_budget"):
+        facts.append(("stopped by train.max_minutes", True))
     for k, label in (("train_records", "train records"), ("val_records", "validation records"), ("truncated_records", "records truncated to max_length")):
         if k in meta:
             facts.append((label, meta[k]))
