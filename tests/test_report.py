@@ -555,7 +555,15 @@ def test_report_is_readable_on_a_phone_sized_screen(run, run_cli, browser):
     """At 400 px the page does not scroll sideways, and the forest plot is the narrow drawing
     whose text keeps a legible size."""
     project = run(hostile=True)
+    # Long unbreakable strings, as a real run has them: hashes in the data and provenance panels.
+    prepared = project.root / "data" / "prepared"
+    prepared.mkdir(parents=True)
+    (prepared / "manifest.json").write_text(json.dumps({
+        "schema_version": 1, "dataset_sha256": "5f9ab8bce2e3" + "0" * 52, "counts": {"read": 10, "kept": 10},
+        "files": {"train.jsonl": {"sha256": "e" * 64, "records": 9}}, "removals": [],
+    }))
     assert run_cli("report").exit_code == 0
+    assert "5f9ab8bce2e3" in report_files(project.root)["html"].read_text(encoding="utf-8")
     page = Page(browser, report_files(project.root)["html"])
     try:
         p = page.page
