@@ -153,8 +153,12 @@ def _forest(rows: Sequence[ForestRow], *, title: str, narrow: bool) -> Markup:
     for t in ticks:
         body.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{y}" y2="{y + 4}" stroke="#8c959f"/>')
         body.append(_t(x(t), y + 16, _tick_label(t, ticks), anchor="middle", cls="ctick"))
-    body.append(_t(x(0) - 8, y + 34, "\u2190 worse" if narrow else "\u2190 candidate worse", anchor="end", cls="caxis", fill=WORSE_COLOUR))
-    body.append(_t(x(0) + 8, y + 34, "better \u2192" if narrow else "candidate better \u2192", anchor="start", cls="caxis", fill=BETTER_COLOUR))
+    if narrow:  # at the plot's edges: zero may sit too close to one to fit a label beside it
+        body.append(_t(label_w, y + 34, "\u2190 candidate worse", anchor="start", cls="caxis", fill=WORSE_COLOUR))
+        body.append(_t(label_w + plot_w, y + 34, "candidate better \u2192", anchor="end", cls="caxis", fill=BETTER_COLOUR))
+    else:
+        body.append(_t(x(0) - 8, y + 34, "\u2190 candidate worse", anchor="end", cls="caxis", fill=WORSE_COLOUR))
+        body.append(_t(x(0) + 8, y + 34, "candidate better \u2192", anchor="start", cls="caxis", fill=BETTER_COLOUR))
     return _svg(width, height, body, title)
 
 
