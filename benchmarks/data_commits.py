@@ -189,7 +189,10 @@ def _short(c: dict[str, Any]) -> str:
         return "uninformative"
     if c.get("ci") is None:
         return c.get("reason", "")[:60]
-    return f"{c['estimate']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] vs bound {c['threshold']:+.3f}"
+    holm = "; fails after Holm" if "after Holm correction" in c.get("reason", "") else ""
+    if c["kind"] == "min":
+        return f"{c['estimate']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] vs floor {c['threshold']:.3f}{holm}"
+    return f"{c['estimate']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] vs bound {c['threshold']:+.3f}{holm}"
 
 
 def main() -> int:
