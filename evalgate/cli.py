@@ -19,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no boxes, no `<bool>` metavars
 )
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -224,7 +225,7 @@ def promote(params: ParamsOption = Path("params.yaml")) -> None:
     )
 
 
-tasks_app = typer.Typer(help="Inspect and check evaluation tasks.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Inspect and check evaluation tasks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(tasks_app, name="tasks")
 
 
