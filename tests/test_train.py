@@ -256,14 +256,6 @@ def test_export_without_adapter_is_a_clean_error(trained_project, run_cli):
     assert "models/adapter: no trained adapter" in result.stderr and "run `evalgate train` first" in result.stderr
 
 
-@pytest.mark.parametrize("profile", sorted(p.name for p in (Path(__file__).parents[1] / "pipelines").glob("*.yaml")))
-def test_pipeline_profiles_validate(profile):
-    from evalgate.config import load_params
-
-    params = load_params(Path(__file__).parents[1] / "pipelines" / profile)
-    assert params.train.device == "cuda" and params.train.quantization == "nf4"
-
-
 def test_overfitting_warning_when_train_loss_is_tiny_and_val_loss_stalls(capsys):
     from evalgate.train import _History
 
