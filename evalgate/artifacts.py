@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from importlib import metadata
@@ -60,6 +61,33 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path, *, replace: bool = True) -> Iterator[Path]:
+    """Yield an empty temporary directory next to `path`; move it into place only on success.
+
+    An existing `path` is replaced (renamed aside first, so readers see the old or the new
+    directory, never a half-written one), or, with ``replace=False`` (content-addressed caches,
+    where another process may have finished the same directory first), kept and the new one
+    discarded. On an exception nothing at `path` changes.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists() and not replace:
+            return
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -261,6 +261,18 @@ def list_scorers() -> None:
         typer.echo(f"{name:18s} {kind}, {direction}; params: {fields or 'none'}")
 
 
+@app.command("checks")
+def list_checks() -> None:
+    """List the registered gate check kinds: what each needs, what it compares with."""
+    from evalgate.checks import CHECKS
+
+    for name, kind in CHECKS.items():
+        versus = f"candidate vs {kind.versus}" if kind.versus else "candidate alone"
+        guard = "; no-worse-than (uninformative and power rules apply)" if kind.guards_regression else ""
+        typer.echo(f"{name:22s} needs {kind.needs}; {versus}{guard}")
+        typer.echo(f"{'':22s} {kind.description}")
+
+
 def main() -> None:
     try:
         app()

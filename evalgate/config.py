@@ -211,23 +211,13 @@ class EvaluateParams(StrictModel):
         return self
 
 
-CheckKind = Literal["min", "max_drop_vs_base", "min_gain_vs_base", "max_drop_vs_promoted", "min_coverage"]
-_NEEDS = {
-    "min": "threshold",
-    "min_coverage": "threshold",
-    "max_drop_vs_base": "margin",
-    "max_drop_vs_promoted": "margin",
-    "min_gain_vs_base": "margin",
-}
-
-
 class GateCheck(StrictModel):
     """One check of the gate policy. `target` is `task/metric` for evaluate's metrics, or
     `judge:rubric/metric` / `forgetting:task/metric` for those stages' metrics."""
 
     name: str | None = Field(None, description="Shown in reports; defaults to '<target> <kind>'.")
     target: str = Field(pattern=r"^((eval|judge|forgetting):)?[A-Za-z0-9_\-]+/[A-Za-z0-9_\-.]+$")
-    kind: CheckKind
+    kind: str = Field(description="A registered check kind (evalgate.checks): min, min_coverage, max_drop_vs_base, ...")
     threshold: float | None = Field(None, description="min: the floor on the candidate; min_coverage: the share of items.")
     margin: float | None = Field(
         None,
@@ -238,16 +228,30 @@ class GateCheck(StrictModel):
         "lower_bound", description="min: decide on the CI's lower bound (default) or on the point estimate."
     )
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from evalgate.checks import get_check  # dvc: validation only
+
+        try:
+            get_check(value)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        return value
+
     @model_validator(mode="after")
     def _needs(self) -> GateCheck:
-        need = _NEEDS[self.kind]
-        other = "margin" if need == "threshold" else "threshold"
-        if getattr(self, need) is None:
-            raise ValueError(f"kind {self.kind} needs `{need}`")
+        from evalgate.checks import get_check  # dvc: validation only
+
+        kind = get_check(self.kind)
+        other = "margin" if kind.needs == "threshold" else "threshold"
+        if getattr(self, kind.needs) is None:
+            raise ValueError(f"kind {self.kind} needs `{kind.needs}`")
         if getattr(self, other) is not None:
-            raise ValueError(f"kind {self.kind} takes `{need}`, not `{other}`")
-        if self.kind == "min_coverage" and not 0.0 <= (self.threshold or 0.0) <= 1.0:
-            raise ValueError("min_coverage threshold is a share of items, between 0 and 1")
+            raise ValueError(f"kind {self.kind} takes `{kind.needs}`, not `{other}`")
+        problem = kind.validate(self) if kind.validate else None
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate import __version__
+from evalgate.adapter import adapter_sha256, missing_files, trained_on
 from evalgate.artifacts import (
     jsonl_bytes,
     package_versions,
@@ -38,7 +39,6 @@ from evalgate.models import (
 from evalgate.prompts import render_prompt
 from evalgate.scoring import ScoredTask, aggregate, score_task
 from evalgate.tasks import GoldenItem, Task, build_scorers, golden_sha256, load_golden, load_tasks
-from evalgate.train import ADAPTER_FILES, adapter_sha256
 from evalgate.ui import info, progress, warn
 
 SCHEMA_VERSION = 1
@@ -64,19 +64,15 @@ def subset(items: list[GoldenItem], limit: int | None) -> list[GoldenItem]:
 
 def check_adapter(root: Path, ev: EvaluateParams, ref: BaseModelRef, base_hash: str) -> tuple[Path, str]:
     adapter_dir = root / ev.adapter
-    missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
+    missing = missing_files(adapter_dir)
     if missing:
         raise InputError(
             f"evaluate.adapter: {adapter_dir} has no {', '.join(missing)}; run `evalgate train` (or `dvc repro`) first"
         )
-    try:
-        config = json.loads((adapter_dir / "adapter_config.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{adapter_dir / 'adapter_config.json'}: invalid JSON: {exc.msg}") from None
-    trained_on = config.get("base_model_name_or_path")
-    if trained_on not in (ref.spec, None):
+    base = trained_on(adapter_dir)
+    if base not in (ref.spec, None):
         raise InputError(
-            f"evaluate.adapter: {adapter_dir} was trained on '{trained_on}', but model.base is '{ref.spec}'; "
+            f"evaluate.adapter: {adapter_dir} was trained on '{base}', but model.base is '{ref.spec}'; "
             "retrain or point model.base at the adapter's base"
         )
     meta_path = root / "models" / "train_meta.json"

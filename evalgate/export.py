@@ -7,18 +7,15 @@ quantisation error into a model served at full precision).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from evalgate import __version__
-from evalgate.artifacts import write_json_atomic
+from evalgate.adapter import adapter_sha256, missing_files
+from evalgate.artifacts import atomic_dir, write_json_atomic
 from evalgate.config import Params
 from evalgate.errors import InputError
 from evalgate.models import base_model_sha256, load_tokenizer, model_dir, resolve_base
-from evalgate.train import ADAPTER_FILES, adapter_sha256
 from evalgate.ui import info
 
 
@@ -28,7 +25,7 @@ def run_export(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM
 
     adapter = root / params.train.output_dir
-    missing = [f for f in ADAPTER_FILES if not (adapter / f).is_file()]
+    missing = missing_files(adapter)
     if missing:
         raise InputError(f"{adapter}: no trained adapter ({', '.join(missing)} missing); run `evalgate train` first")
     ref = resolve_base(params.model.base, params.model.revision)
@@ -40,9 +37,7 @@ def run_export(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     except (ValueError, RuntimeError, KeyError) as exc:
         raise InputError(f"{adapter}: the adapter does not fit base model '{ref.spec}': {str(exc).splitlines()[0]}") from None
     out = root / params.export.output_dir
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         merged.save_pretrained(str(tmp), safe_serialization=True)
         load_tokenizer(ref).save_pretrained(str(tmp))
         meta = {
@@ -54,11 +49,6 @@ def run_export(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             "evalgate_version": __version__,
         }
         write_json_atomic(tmp / "evalgate_export.json", meta)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     config = json.loads((out / "config.json").read_text())
     meta["architectures"] = config.get("architectures")
     meta["output_dir"] = params.export.output_dir

@@ -8,15 +8,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from evalgate.artifacts import sha256_file, sha256_json
+from evalgate.artifacts import atomic_dir, sha256_file, sha256_json
 from evalgate.config import cache_dir
 from evalgate.errors import InputError, first_line
 
@@ -105,20 +103,10 @@ def _converted_dir(ref: BaseModelRef) -> Path:
     return cache_dir() / "models" / f"{stem}-{digest[:16]}"
 
 
-@contextlib.contextmanager
-def _building(target: Path):
-    """Build a cache directory under a temporary name; move it into place only when complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():  # another process finished first; theirs is identical
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+def _building(target: Path) -> contextlib.AbstractContextManager[Path]:
+    """Build a cache directory under a temporary name; move it into place only when complete
+    (if another process finished it first, theirs is identical and kept)."""
+    return atomic_dir(target, replace=False)
 
 
 @functools.lru_cache(maxsize=8)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evalgate.adapter import adapter_sha256
 from evalgate.artifacts import sha256_file, write_json_atomic
 from evalgate.config import Params
 from evalgate.errors import InputError
@@ -26,8 +27,6 @@ REGISTRY_DIR = Path("registry")
 
 
 def run_promote(params: Params, root: Path = Path(".")) -> dict[str, Any]:
-    from evalgate.train import adapter_sha256
-
     if params.gate is None:
         raise InputError("params.yaml: gate: section is missing; promotion needs a gate verdict")
     gate_path = root / params.gate.output

@@ -15,13 +15,13 @@ import math
 import os
 import resource
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalgate import __version__
+from evalgate.adapter import adapter_sha256, save_adapter
 from evalgate.artifacts import (
     package_versions,
     sha256_file,
@@ -44,7 +44,6 @@ META_PATH = Path("models/train_meta.json")
 METRICS_PATH = Path("metrics/train.json")
 TRAIN_PLOT = Path("plots/train_loss.csv")
 VAL_PLOT = Path("plots/val_loss.csv")
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 PACKAGES = ["torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets"]
 
 
@@ -282,35 +281,6 @@ class _History:
                 )
 
 
-def adapter_sha256(adapter_dir: Path) -> str:
-    return sha256_json({name: sha256_file(adapter_dir / name) for name in ADAPTER_FILES})
-
-
-def _save_adapter(model: Any, ref: BaseModelRef, out_dir: Path) -> None:
-    """Write the PEFT adapter into place atomically (a sibling temp dir, then rename)."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        model.save_pretrained(str(tmp))
-        for extra in set(os.listdir(tmp)) - set(ADAPTER_FILES):
-            (tmp / extra).unlink()  # PEFT's model card embeds paths; the adapter is the two files
-        # Name the base as params.yaml does, not by a machine-specific cache path, so the adapter
-        # hashes the same everywhere. (Set after saving: PEFT would look the name up on the hub.)
-        config_path = tmp / "adapter_config.json"
-        config = json.loads(config_path.read_text())
-        config["base_model_name_or_path"] = ref.spec
-        # PEFT keeps target_modules as a set: its list order follows the process's string-hash
-        # seed, which would give the same weights a different adapter hash in every process.
-        if isinstance(config.get("target_modules"), list):
-            config["target_modules"] = sorted(config["target_modules"])
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _peak_memory_mb(placement: Placement) -> float:
     if placement.device.startswith("cuda"):
         import torch
@@ -435,7 +405,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         main_process = trainer.is_world_process_zero()
         t0 = time.perf_counter()
         if main_process:  # under DDP only rank 0 writes
-            _save_adapter(trainer.model, ref, out_dir)
+            save_adapter(trainer.model, ref.spec, out_dir)
         phases["save_s"] = time.perf_counter() - t0
     finally:
         if os.environ.get("LOCAL_RANK", "0") == "0":

@@ -232,9 +232,9 @@ def test_unknown_target_and_bad_policy_are_config_errors(gated, run_cli):
 
 
 def test_promoted_comparison_and_promotion(gated, run_cli, monkeypatch):
-    import evalgate.train as train
+    import evalgate.registry as registry
 
-    monkeypatch.setattr(train, "adapter_sha256", lambda d: "0" * 64)
+    monkeypatch.setattr(registry, "adapter_sha256", lambda d: "0" * 64)
     (gated.root / "models" / "adapter").mkdir(parents=True)
     base, cand = binary_pairs(300, 0.7, 0.8)
     write_eval(gated.root, {"acc": base}, {"acc": cand})
@@ -265,9 +265,9 @@ def test_promoted_comparison_and_promotion(gated, run_cli, monkeypatch):
 
 
 def test_promote_refuses_when_metrics_changed_after_the_gate(gated, run_cli, monkeypatch):
-    import evalgate.train as train
+    import evalgate.registry as registry
 
-    monkeypatch.setattr(train, "adapter_sha256", lambda d: "0" * 64)
+    monkeypatch.setattr(registry, "adapter_sha256", lambda d: "0" * 64)
     (gated.root / "models" / "adapter").mkdir(parents=True)
     base, cand = binary_pairs(200, 0.8, 0.8)
     write_eval(gated.root, {"acc": base}, {"acc": cand})
@@ -370,9 +370,9 @@ def test_uninformative_warn_policy_records_it_without_failing(gated, run_cli):
 def test_identical_to_promoted_passes_and_a_clear_drop_fails(gated, run_cli, monkeypatch):
     """Zero variance alone is not 'uninformative': the same answers on every item are evidence of no
     change, and all-1 against all-0 is a clear difference."""
-    import evalgate.train as train
+    import evalgate.registry as registry
 
-    monkeypatch.setattr(train, "adapter_sha256", lambda d: "0" * 64)
+    monkeypatch.setattr(registry, "adapter_sha256", lambda d: "0" * 64)
     (gated.root / "models" / "adapter").mkdir(parents=True)
     base, cand = binary_pairs(130, 0.0, 0.8)
     write_eval(gated.root, {"acc": base}, {"acc": cand})
@@ -400,7 +400,7 @@ def test_all_ones_against_all_zeros_is_a_clear_drop(gated, run_cli):
 
 
 def test_headline_counts_every_check():
-    from evalgate.gate import headline
+    from evalgate.policy import headline
 
     checks = [{"verdict": v, "name": f"c{i}"} for i, v in enumerate(["pass"] * 4 + ["skipped"] * 2)]
     assert headline(checks) == "4 of 6 checks passed, 2 skipped, 0 uninformative"

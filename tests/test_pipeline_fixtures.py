@@ -128,8 +128,8 @@ def test_pipeline_outputs_match_the_committed_fixtures(project, tiny_model_dir, 
         references_from_answers(project.root)
         run_stages(run_cli)
 
+    from evalgate.adapter import adapter_sha256
     from evalgate.artifacts import sha256_file
-    from evalgate.train import adapter_sha256
 
     # Hashes of files whose bytes hold this run's temporary paths, named instead of compared.
     paths = {

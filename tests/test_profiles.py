@@ -35,7 +35,7 @@ def test_dvc_repro_dry_lists_every_stage(profile, tmp_path):
     dvc = Path(sys.executable).with_name("dvc")
     if not dvc.exists():
         dvc = Path(shutil.which("dvc") or "dvc")
-    for rel in ("data/raw", "golden_sets", "tasks", "evalgate"):
+    for rel in ("data/raw", "golden_sets", "tasks", "registry", "evalgate"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(REPO / rel, tmp_path / rel, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")

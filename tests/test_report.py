@@ -385,9 +385,9 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
 
 
 def test_promoted_run_adds_a_column_and_a_paired_comparison(run, run_cli, monkeypatch):
-    import evalgate.train as train
+    import evalgate.registry as registry
 
-    monkeypatch.setattr(train, "adapter_sha256", lambda d: "a" * 64)
+    monkeypatch.setattr(registry, "adapter_sha256", lambda d: "a" * 64)
     project = run(regress=False)
     (project.root / "models" / "adapter").mkdir(parents=True)
     assert run_cli("promote").exit_code == 0

@@ -45,13 +45,24 @@ def _ci(base: list[float], cand: list[float], boot: Bootstrap) -> Interval | Non
 
 def _bounds(checks: list[GateCheck], target: str) -> list[tuple[str, float]]:
     """Non-inferiority / superiority bounds on this target, in the improvement direction."""
+    from evalgate.checks import CHECKS
+
     out = []
     for c in checks:
-        if c.source != "eval" or f"{c.task}/{c.metric}" != target or c.margin is None:
+        kind = CHECKS.get(c.kind)
+        if c.source != "eval" or f"{c.task}/{c.metric}" != target or kind is None or kind.versus is None or kind.needs != "margin":
             continue
-        vs = "promoted" if c.kind == "max_drop_vs_promoted" else "base"
-        out.append((vs, c.margin if c.kind == "min_gain_vs_base" else -c.margin))
+        out.append((kind.versus, kind.bound(c)))
     return out
+
+
+def versus_of(check: dict[str, Any]) -> str | None:
+    """What a gate.json check compared the candidate with (None: nothing, or a kind this
+    process does not know)."""
+    from evalgate.checks import CHECKS
+
+    kind = CHECKS.get(str(check.get("kind")))
+    return kind.versus if kind is not None else None
 
 
 def _gate_checks(inputs: Inputs, target: str) -> list[dict[str, Any]]:
@@ -87,7 +98,7 @@ def _metric_view(inputs: Inputs, task: str, metric: str, summary: dict[str, Any]
     )
     # The gate's own interval wins for a gated target: the report must show what was decided on.
     for check in view.checks:
-        if check.get("kind") == "max_drop_vs_base" or check.get("kind") == "min_gain_vs_base":
+        if versus_of(check) == "base":
             if check.get("ci") and view.delta is not None:
                 view.delta = Interval(view.delta.estimate, float(check["ci"][0]), float(check["ci"][1]), view.delta.n)
             break

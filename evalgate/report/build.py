@@ -17,8 +17,8 @@ from markupsafe import Markup
 
 from evalgate import __version__
 from evalgate.artifacts import dump_json, sha256_json, write_text_atomic
-from evalgate.git import git_state
 from evalgate.config import Params
+from evalgate.git import git_state
 from evalgate.report.analysis import analyse
 from evalgate.report.context import build_context
 from evalgate.report.loaders import load_inputs

@@ -11,9 +11,10 @@ from markupsafe import Markup
 from evalgate import __version__
 from evalgate.artifacts import sha256_json
 from evalgate.config import ReportParams
-from evalgate.gate import headline as headline_text
 from evalgate.git import git_commit, git_state
+from evalgate.policy import headline as headline_text
 from evalgate.report import charts
+from evalgate.report.analysis import versus_of
 from evalgate.report.loaders import Inputs
 from evalgate.report.views import Analysis, MetricView, fmt, fmt_delta
 
@@ -49,7 +50,7 @@ def _forest(analysis: Analysis) -> Markup:
                 continue
             lo, hi = sorted((m.sign * interval.low, m.sign * interval.high))
             failed = any(
-                c.get("verdict") == "fail" and (c.get("kind") == "max_drop_vs_promoted") == (vs == "promoted")
+                c.get("verdict") == "fail" and (versus_of(c) == "promoted") == (vs == "promoted")
                 for c in m.checks
             )
             label = m.metric + (" \u2605" if m.primary else "") + ("" if vs == "base" else " vs promoted")
