@@ -76,6 +76,7 @@ def prepare(
     """Validate, normalise, de-duplicate and split the training data; write a hashed manifest."""
     from evalgate.artifacts import write_json_atomic
     from evalgate.config import load_params
+    from evalgate.contract import SCHEMA_VERSION
     from evalgate.data.prepare import run_prepare
     from evalgate.ui import console
 
@@ -85,7 +86,7 @@ def prepare(
     counts = m["counts"]
     write_json_atomic(
         metrics,
-        {"schema_version": 1, "dataset_sha256": m["dataset_sha256"], "prepare": counts},
+        {"schema_version": SCHEMA_VERSION, "dataset_sha256": m["dataset_sha256"], "prepare": counts},
     )
     for problem in result.problems:
         console.print(f"skipped {problem}", markup=False)

@@ -23,9 +23,9 @@ from evalgate.artifacts import (
     sha256_json,
     sha256_text,
     write_bytes_atomic,
-    write_json_atomic,
 )
 from evalgate.config import EvaluateParams, Params, cache_dir
+from evalgate.contract import SCHEMA_VERSION, ScoreRow, StageMetrics, write_artifact, write_rows
 from evalgate.errors import InputError
 from evalgate.generate import Backend, Generation, PredictionCache, Request
 from evalgate.git import git_commit
@@ -41,7 +41,6 @@ from evalgate.scoring import ScoredTask, aggregate, score_task
 from evalgate.tasks import GoldenItem, Task, build_scorers, golden_sha256, load_golden, load_tasks
 from evalgate.ui import info, progress, warn
 
-SCHEMA_VERSION = 1
 SIDES = ("base", "candidate")
 PACKAGES = ["torch", "transformers", "peft", "rouge-score", "bert-score", "jsonschema", "openai"]
 
@@ -256,8 +255,7 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     for side in SIDES:
         rows = [r for run in runs for r in prediction_rows(run, outputs[side][run.task.name])]
         write_bytes_atomic(runs_dir / side / "predictions.jsonl", jsonl_bytes(rows))
-    scores_bytes = jsonl_bytes(row for st in scored for row in st.rows)
-    write_bytes_atomic(runs_dir / "scores.jsonl", scores_bytes)
+    scores_bytes = write_rows(runs_dir / "scores.jsonl", (row for st in scored for row in st.rows), ScoreRow)
 
     provenance = {
         "base_model": {"spec": ref.spec, "sha256": base_hash, "tokenizer_sha256": tokenizer_sha256(ref)},
@@ -284,7 +282,7 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     }
     generation = generation_stats(runs, outputs)
     metrics = {"schema_version": SCHEMA_VERSION, "tasks": aggregate(scored), "generation": generation, "provenance": provenance}
-    write_json_atomic(root / ev.metrics, metrics)
+    write_artifact(root / ev.metrics, StageMetrics, metrics)
     info(
         f"answers generated: base {generated['base']}, candidate {generated['candidate']} "
         f"(the rest came from the cache)"

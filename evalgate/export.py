@@ -14,6 +14,7 @@ from evalgate import __version__
 from evalgate.adapter import adapter_sha256, missing_files
 from evalgate.artifacts import atomic_dir, write_json_atomic
 from evalgate.config import Params
+from evalgate.contract import SCHEMA_VERSION
 from evalgate.errors import InputError
 from evalgate.models import base_model_sha256, load_tokenizer, model_dir, resolve_base
 from evalgate.ui import info
@@ -41,7 +42,7 @@ def run_export(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         merged.save_pretrained(str(tmp), safe_serialization=True)
         load_tokenizer(ref).save_pretrained(str(tmp))
         meta = {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "kind": "evalgate.export.meta",
             "adapter_sha256": adapter_sha256(adapter),
             "base_model": {"spec": ref.spec, "sha256": base_model_sha256(ref)},

@@ -9,18 +9,33 @@ the family of checks, on Holm-adjusted one-sided p-values: a check passes only w
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evalgate import __version__
-from evalgate.artifacts import package_versions, sha256_file, write_json_atomic
+from evalgate.artifacts import package_versions, sha256_file
 from evalgate.checks import Pairs, get_check
 from evalgate.config import GateCheck, GateParams, Params
+from evalgate.contract import (
+    PATHS,
+    SCHEMA_VERSION,
+    SCORE_SOURCES,
+    GateReport,
+    ScoredStage,
+    ScoreRow,
+    check_fresh,
+    golden_sets,
+    metrics_path_of,
+    parse,
+    read_json,
+    read_promoted,
+    read_rows,
+    read_scored_stage,
+    write_artifact,
+)
 from evalgate.errors import InputError
 from evalgate.git import git_commit
 from evalgate.policy import (
@@ -32,53 +47,14 @@ from evalgate.policy import (
     verdict,
 )
 
-SCHEMA_VERSION = 1
-SOURCES = {
-    "eval": ("metrics/eval.json", "runs/scores.jsonl"),
-    "judge": ("metrics/judge.json", "runs/judge_scores.jsonl"),
-    "forgetting": ("metrics/forgetting.json", "runs/forgetting_scores.jsonl"),
-}
-
-
-@dataclass
-class Source:
-    """One stage's metrics file and its per-item scores, checked for staleness."""
-
-    name: str
-    path: Path
-    metrics: dict[str, Any]
-    rows: dict[tuple[str, str], list[dict[str, Any]]]  # (task, metric) -> rows in file order
-
-
-def load_source(root: Path, name: str, metrics_path: str | None = None, *, needed_by: str = "the gate") -> Source:
-    mpath, spath = SOURCES[name]
-    mfile = root / (metrics_path or mpath)
-    stage = {"eval": "evaluate"}.get(name, name)
-    if not mfile.is_file():
-        raise InputError(f"{mfile}: missing; {needed_by} needs it (run `evalgate {stage}` or `dvc repro`)")
-    try:
-        metrics = json.loads(mfile.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{mfile}: invalid JSON at line {exc.lineno}: {exc.msg}; rerun `evalgate {stage}`") from None
-    if metrics.get("schema_version") != 1:
-        raise InputError(f"{mfile}: schema_version {metrics.get('schema_version')!r} is not one this evalgate reads (1)")
-    prov = metrics.get("provenance", {})
-    sfile = root / prov.get("scores_file", spath)
-    if not sfile.is_file():
-        raise InputError(f"{sfile}: missing; the per-item scores behind {mfile} are gone; rerun `evalgate {stage}`")
-    if sha256_file(sfile) != prov.get("scores_sha256"):
-        raise InputError(f"{sfile}: does not match the sha256 recorded in {mfile} (stale or edited); rerun `evalgate {stage}`")
-    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    with open(sfile, encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            rows.setdefault((row["task"], row["metric"]), []).append(row)
-    return Source(name, mfile, metrics, rows)
+# The gate's readers are the stage contract's (kept under these names for the report).
+Source = ScoredStage
+load_source = read_scored_stage
 
 
 def metrics_path(params: Params, name: str) -> str:
     """Where stage `name`'s metrics file lives (evaluate's is configurable)."""
-    return params.evaluate.metrics if name == "eval" else SOURCES[name][0]
+    return metrics_path_of(name, params.evaluate.metrics)
 
 
 def read_verdict(params: Params, root: Path = Path(".")) -> dict[str, Any]:
@@ -89,39 +65,14 @@ def read_verdict(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     path = root / params.gate.output
     if not path.is_file():
         raise InputError(f"{path}: missing; run `evalgate gate` (or `dvc repro`) to record a verdict")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: unreadable ({exc}); rerun `evalgate gate`") from None
-    if not isinstance(report, dict) or report.get("schema_version") != SCHEMA_VERSION or report.get("verdict") not in ("pass", "fail"):
-        raise InputError(f"{path}: not a gate report this evalgate reads (schema_version {SCHEMA_VERSION}, verdict pass|fail); rerun `evalgate gate`")
-    recorded = (report.get("provenance") or {}).get("metrics_files") or {}
+    raw = read_json(path, rewrite="rerun `evalgate gate`")
+    parse(GateReport, raw, path, rewrite="rerun `evalgate gate`")
+    recorded = (raw.get("provenance") or {}).get("metrics_files") or {}
     for name, sha in recorded.items():
         mfile = root / metrics_path(params, name)
-        if name not in SOURCES or not mfile.is_file() or sha256_file(mfile) != sha:
+        if name not in SCORE_SOURCES or not mfile.is_file() or sha256_file(mfile) != sha:
             raise InputError(f"{path}: stale; {mfile} changed since the gate ran; rerun `evalgate gate`")
-    return report
-
-
-def check_fresh(root: Path, src: Source, params: Params) -> None:
-    """Refuse metrics computed on other golden sets or for another adapter than the current one."""
-    prov = src.metrics.get("provenance", {})
-    for task, info in prov.get("tasks", {}).items():
-        path = root / info["golden_set"]
-        if not path.is_file() or sha256_file(path) != info["golden_set_sha256"]:
-            raise InputError(
-                f"{info['golden_set']}: changed since {SOURCES[src.name][0]} was computed for task {task}; "
-                "rerun the evaluation (dvc repro) before gating"
-            )
-    adapter = prov.get("adapter", {})
-    if adapter.get("dir"):
-        from evalgate.adapter import adapter_sha256, is_adapter
-
-        adir = root / adapter["dir"]
-        if is_adapter(adir) and adapter_sha256(adir) != adapter.get("sha256"):
-            raise InputError(
-                f"{adapter['dir']}: the adapter changed since {SOURCES[src.name][0]} was computed; rerun the evaluation"
-            )
+    return raw
 
 
 def _pairs(src: Source, check: GateCheck, promoted: dict[str, float] | None) -> Pairs:
@@ -131,7 +82,7 @@ def _pairs(src: Source, check: GateCheck, promoted: dict[str, float] | None) -> 
     summary = src.metrics.get("tasks", {}).get(check.task, {}).get(check.metric)
     if summary is None or key not in src.rows:
         known = sorted(f"{t}/{m}" for t, m in src.rows)
-        raise InputError(f"gate: check '{check.label}': no metric {check.task}/{check.metric} in {SOURCES[src.name][0]}; known: {', '.join(known)}")
+        raise InputError(f"gate: check '{check.label}': no metric {check.task}/{check.metric} in {PATHS[src.name + '.metrics']}; known: {', '.join(known)}")
     rows = src.rows[key]
     paired = get_check(check.kind).versus is not None
     cand_scored = sum(r["candidate"] is not None for r in rows)
@@ -160,14 +111,14 @@ def _pairs(src: Source, check: GateCheck, promoted: dict[str, float] | None) -> 
 
 def load_promoted(root: Path, gate: GateParams, src: Source) -> dict[tuple[str, str], dict[str, float]] | None:
     path = root / gate.promoted
-    if not path.is_file():
+    record = read_promoted(path)
+    if record is None:
         return None
-    reg = json.loads(path.read_text(encoding="utf-8"))
-    scores_path = root / reg["scores_file"]
-    if not scores_path.is_file() or sha256_file(scores_path) != reg["scores_sha256"]:
+    scores_path = root / record.scores_file
+    if not scores_path.is_file() or sha256_file(scores_path) != record.scores_sha256:
         raise InputError(f"{scores_path}: the promoted run's per-item scores are missing or do not match {path}")
-    current = {t: i["golden_set_sha256"] for t, i in src.metrics["provenance"]["tasks"].items()}
-    for task, sha in reg.get("golden_sets", {}).items():
+    current = golden_sets(src)
+    for task, sha in record.golden_sets.items():
         if task in current and current[task] != sha:
             raise InputError(
                 f"{path}: the promoted run was scored on a different golden set for task {task} "
@@ -175,11 +126,9 @@ def load_promoted(root: Path, gate: GateParams, src: Source) -> dict[tuple[str, 
                 "the promoted adapter on the current golden set, or drop the max_drop_vs_promoted check"
             )
     out: dict[tuple[str, str], dict[str, float]] = {}
-    with open(scores_path, encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row.get("candidate") is not None:
-                out.setdefault((row["task"], row["metric"]), {})[row["id"]] = row["candidate"]
+    for row in read_rows(scores_path, ScoreRow, rewrite=f"promote again with `evalgate promote` ({path})"):
+        if row.candidate is not None:
+            out.setdefault((row.task, row.metric), {})[row.id] = row.candidate
     return out
 
 
@@ -189,8 +138,8 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         raise InputError("params.yaml: gate: section is missing; add the gate policy (see README: gate)")
     sources: dict[str, Source] = {}
     for name in sorted({c.source for c in gate.checks}):
-        sources[name] = load_source(root, name, metrics_path(params, name))
-        check_fresh(root, sources[name], params)
+        sources[name] = read_scored_stage(root, name, metrics_path(params, name))
+        check_fresh(root, sources[name])
     promoted = None
     if any(get_check(c.kind).versus == "promoted" for c in gate.checks):
         promoted = load_promoted(root, gate, sources["eval"])
@@ -222,7 +171,7 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             "dataset_sha256": prov.get("dataset_sha256"),
             "base_model": prov.get("base_model"),
             "adapter": prov.get("adapter"),
-            "golden_sets": {t: i["golden_set_sha256"] for t, i in prov.get("tasks", {}).items()},
+            "golden_sets": golden_sets(sources["eval"]) if "eval" in sources else {},
             "metrics_files": {name: sha256_file(src.path) for name, src in sources.items()},
             "judge": sources["judge"].metrics.get("provenance", {}).get("judge") if "judge" in sources else None,
             "policy": gate.model_dump(mode="json"),
@@ -231,5 +180,5 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             "packages": package_versions(["numpy", "scipy"]),
         },
     }
-    write_json_atomic(root / gate.output, report)
+    write_artifact(root / gate.output, GateReport, report)
     return report

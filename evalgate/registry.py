@@ -9,20 +9,27 @@ model version and the `champion` alias moved to it.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from evalgate.adapter import adapter_sha256
-from evalgate.artifacts import sha256_file, write_json_atomic
+from evalgate.artifacts import sha256_file, write_bytes_atomic
 from evalgate.config import Params
+from evalgate.contract import (
+    SCHEMA_VERSION,
+    GateReport,
+    PromotionRecord,
+    parse,
+    read_json,
+    read_promoted,
+    read_scored_stage,
+    write_artifact,
+)
 from evalgate.errors import InputError
 from evalgate.git import git_commit
 
-SCHEMA_VERSION = 1
 REGISTRY_DIR = Path("registry")
 
 
@@ -32,17 +39,15 @@ def run_promote(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     gate_path = root / params.gate.output
     if not gate_path.is_file():
         raise InputError(f"{gate_path}: missing; run `evalgate gate` first, promotion needs a passing verdict")
-    report = json.loads(gate_path.read_text(encoding="utf-8"))
-    if report.get("verdict") != "pass":
-        raise InputError(f"{gate_path}: the gate did not pass ({report.get('summary')}); refusing to promote")
-    prov = report["provenance"]
+    report = parse(GateReport, read_json(gate_path, rewrite="rerun `evalgate gate`"), gate_path, rewrite="rerun `evalgate gate`")
+    if report.verdict != "pass":
+        raise InputError(f"{gate_path}: the gate did not pass ({report.summary}); refusing to promote")
+    prov = report.provenance
     metrics_path = root / params.evaluate.metrics
-    if not metrics_path.is_file() or sha256_file(metrics_path) != prov["metrics_files"].get("eval"):
+    if not metrics_path.is_file() or sha256_file(metrics_path) != (prov.get("metrics_files") or {}).get("eval"):
         raise InputError(f"{metrics_path}: changed since the gate ran; rerun `evalgate gate` before promoting")
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    scores_path = root / metrics["provenance"]["scores_file"]
-    if not scores_path.is_file() or sha256_file(scores_path) != metrics["provenance"]["scores_sha256"]:
-        raise InputError(f"{scores_path}: does not match {metrics_path}; rerun `evalgate evaluate` and `evalgate gate`")
+    stage = read_scored_stage(root, "eval", params.evaluate.metrics, needed_by="promotion")
+    scores_path = root / stage.typed.provenance.scores_file
     adapter = prov["adapter"]
     adapter_dir = root / adapter["dir"]
     if not adapter_dir.is_dir() or adapter_sha256(adapter_dir) != adapter["sha256"]:
@@ -53,12 +58,9 @@ def run_promote(params: Params, root: Path = Path(".")) -> dict[str, Any]:
 
     registry = root / REGISTRY_DIR
     scores_copy = registry / "scores" / f"{adapter['sha256'][:16]}.jsonl"
-    scores_copy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = scores_copy.with_suffix(".tmp")
-    shutil.copyfile(scores_path, tmp)
-    os.replace(tmp, scores_copy)
+    write_bytes_atomic(scores_copy, scores_path.read_bytes())
     promoted_path = root / params.gate.promoted
-    previous = json.loads(promoted_path.read_text(encoding="utf-8")) if promoted_path.is_file() else None
+    previous = read_promoted(promoted_path)
     entry: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "adapter_sha256": adapter["sha256"],
@@ -66,16 +68,20 @@ def run_promote(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         "dataset_sha256": prov.get("dataset_sha256"),
         "base_model": prov.get("base_model"),
         "golden_sets": prov.get("golden_sets", {}),
-        "metrics": metrics["tasks"],
+        "metrics": stage.metrics["tasks"],
         "scores_file": str(scores_copy.relative_to(root)),
         "scores_sha256": sha256_file(scores_copy),
         "gate_report_sha256": sha256_file(gate_path),
         "git_commit": git_commit(root),
         "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "previous": {k: previous.get(k) for k in ("adapter_sha256", "promoted_at", "git_commit")} if previous else None,
+        "previous": (
+            {"adapter_sha256": previous.adapter_sha256, "promoted_at": previous.promoted_at, "git_commit": getattr(previous, "git_commit", None)}
+            if previous
+            else None
+        ),
     }
     entry["mlflow"] = _mlflow_register(adapter_dir, entry)
-    write_json_atomic(promoted_path, entry)
+    write_artifact(promoted_path, PromotionRecord, entry)
     entry["registry_file"] = str(promoted_path.relative_to(root)) if promoted_path.is_relative_to(root) else str(promoted_path)
     return entry
 

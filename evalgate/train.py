@@ -30,6 +30,7 @@ from evalgate.artifacts import (
     write_text_atomic,
 )
 from evalgate.config import Params, TrainParams, cache_dir
+from evalgate.contract import SCHEMA_VERSION
 from evalgate.errors import InputError
 from evalgate.git import git_commit
 from evalgate.loading import Placement, load_base_model, resolve_placement
@@ -39,7 +40,6 @@ from evalgate.train_trunk import LowerStates
 from evalgate.trunk import TrunkStore
 from evalgate.ui import info, warn
 
-SCHEMA_VERSION = 1
 META_PATH = Path("models/train_meta.json")
 METRICS_PATH = Path("metrics/train.json")
 TRAIN_PLOT = Path("plots/train_loss.csv")

@@ -406,3 +406,51 @@ def test_headline_counts_every_check():
     assert headline(checks) == "4 of 6 checks passed, 2 skipped, 0 uninformative"
     checks[0] = {"verdict": "fail", "name": "c0", "uninformative": True}
     assert headline(checks) == "3 of 6 checks passed, 1 failed, 2 skipped, 1 uninformative; failed: c0"
+
+
+def test_a_stage_without_a_golden_set_passes_the_freshness_check(gated, run_cli):
+    """The forgetting stage's benchmarks have no golden set: its provenance names none, and the
+    gate decides its checks like any other target."""
+    base, cand = binary_pairs(200, 0.6, 0.6, seed=3)
+    rows = [
+        {"task": "arc_easy", "id": f"d{i}", "metric": "acc", "scorer": "lm-eval", "base": b, "candidate": c,
+         "base_explanation": "", "candidate_explanation": ""}
+        for i, (b, c) in enumerate(zip(base, cand, strict=True))
+    ]
+    data = jsonl_bytes(rows)
+    (gated.root / "runs").mkdir(exist_ok=True)
+    (gated.root / "runs" / "forgetting_scores.jsonl").write_bytes(data)
+    metrics = {
+        "schema_version": 1,
+        "tasks": {"arc_easy": {"acc": {"base": 0.6, "candidate": 0.6, "n": 200, "higher_is_better": True, "binary": True, "range": [0.0, 1.0]}}},
+        "provenance": {
+            "tasks": {"arc_easy": {"items": 200, "data_sha256": "e" * 64}},
+            "scores_file": "runs/forgetting_scores.jsonl",
+            "scores_sha256": sha256_bytes(data),
+        },
+    }
+    (gated.root / "metrics").mkdir(exist_ok=True)
+    (gated.root / "metrics" / "forgetting.json").write_text(json.dumps(metrics))
+    set_gate(gated, [{"target": "forgetting:arc_easy/acc", "kind": "max_drop_vs_base", "margin": 0.1}])
+    result = run_cli("gate")
+    assert result.exit_code == 0, result.output
+    check = gate_report(gated)["checks"][0]
+    assert check["verdict"] == "pass" and check["target"] == "forgetting:arc_easy/acc"
+    assert "forgetting" in gate_report(gated)["provenance"]["metrics_files"]
+
+
+def test_a_malformed_metrics_file_names_the_field_and_the_fix(gated, run_cli):
+    base, cand = binary_pairs(50, 0.8, 0.8)
+    write_eval(gated.root, {"acc": base}, {"acc": cand})
+    path = gated.root / "metrics" / "eval.json"
+    metrics = json.loads(path.read_text())
+    metrics["tasks"]["qa"]["acc"]["n"] = "many"
+    path.write_text(json.dumps(metrics))
+    set_gate(gated, [{"target": "qa/acc", "kind": "max_drop_vs_base", "margin": 0.05}])
+    result = run_cli("gate")
+    assert result.exit_code == 2
+    assert "metrics/eval.json: field tasks.qa.acc.n" in result.stderr and "rerun `evalgate evaluate`" in result.stderr
+    metrics["schema_version"] = 0
+    path.write_text(json.dumps(metrics))
+    result = run_cli("gate")
+    assert result.exit_code == 2 and "schema_version 0 is not the one this evalgate reads (1)" in result.stderr

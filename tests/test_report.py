@@ -355,7 +355,7 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
         "coverage": 0.975,
         "agreement": {"cohen_kappa": 0.71},
         "cost": {"usd": 0.0123},
-        "provenance": {"scores_file": "runs/judge.jsonl"},
+        "provenance": {"rows_file": "runs/judge.jsonl"},
     }
     (project.root / "metrics" / "judge.json").write_text(json.dumps(judge))
     ids = [json.loads(line)["id"] for line in (project.root / "golden_sets" / "qa.jsonl").read_text().splitlines()]

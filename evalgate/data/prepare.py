@@ -26,6 +26,7 @@ from evalgate.artifacts import (
     write_json_atomic,
 )
 from evalgate.config import Params, PrepareParams
+from evalgate.contract import SCHEMA_VERSION
 from evalgate.data import dedup
 from evalgate.data.minhash import NearDuplicateIndex, Sketcher
 from evalgate.data.records import Problem, Record, read_file
@@ -36,7 +37,6 @@ from evalgate.prompts import count_tokens, render_chats
 from evalgate.tasks import golden_sha256, load_golden, load_tasks
 from evalgate.ui import info, track, warn
 
-SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 OUTPUT_FILES = ("train.jsonl", "val.jsonl", "rejects.jsonl", MANIFEST)
 RENDER_BATCH = 512

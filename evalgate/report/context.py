@@ -11,6 +11,7 @@ from markupsafe import Markup
 from evalgate import __version__
 from evalgate.artifacts import sha256_json
 from evalgate.config import ReportParams
+from evalgate.contract import SCHEMA_VERSION
 from evalgate.git import git_commit, git_state
 from evalgate.policy import headline as headline_text
 from evalgate.report import charts
@@ -18,7 +19,6 @@ from evalgate.report.analysis import versus_of
 from evalgate.report.loaders import Inputs
 from evalgate.report.views import Analysis, MetricView, fmt, fmt_delta
 
-SCHEMA_VERSION = 1
 CHECK_ORDER = {"fail": 0, "uninformative": 1, "pass": 2, "skipped": 3}
 LIST_LIMIT = 50  # rows per data-panel list (removals, rejects); the count is always shown
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from evalgate.artifacts import sha256_file
 from evalgate.config import GateCheck, Params
+from evalgate.contract import PATHS
 from evalgate.errors import EvalgateError, InputError
 from evalgate.gate import Source, load_source, read_verdict
 
@@ -191,18 +192,26 @@ def _load_golden(inputs: Inputs) -> None:
 
 
 def _load_promoted(inputs: Inputs) -> None:
-    path = inputs.root / (inputs.params.gate.promoted if inputs.params.gate else "registry/promoted.json")
-    entry = _json(inputs, path, "promoted")
-    if entry is None:
+    from evalgate.contract import read_promoted
+
+    path = inputs.root / (inputs.params.gate.promoted if inputs.params.gate else PATHS["promoted"])
+    try:
+        record = read_promoted(path)
+    except InputError as exc:
+        inputs.note("promoted", f"{exc}; the promoted column is not shown")
+        return
+    if record is None:
         if "promoted" not in inputs.notes:
             inputs.note("promoted", f"No run has been promoted yet ({inputs.rel(path)} does not exist), so there is no promoted column")
         return
-    scores_path = inputs.root / str(entry.get("scores_file", ""))
-    if not scores_path.is_file() or sha256_file(scores_path) != entry.get("scores_sha256"):
+    inputs.record(path)
+    entry = record.model_dump(mode="json")
+    scores_path = inputs.root / record.scores_file
+    if not scores_path.is_file() or sha256_file(scores_path) != record.scores_sha256:
         inputs.note("promoted", f"the promoted run's per-item scores are missing or do not match {inputs.rel(path)}")
         return
     current = {t: i.get("golden_set_sha256") for t, i in inputs.eval.metrics.get("provenance", {}).get("tasks", {}).items()}
-    other = [t for t, sha in (entry.get("golden_sets") or {}).items() if t in current and current[t] != sha]
+    other = [t for t, sha in record.golden_sets.items() if t in current and current[t] != sha]
     inputs.record(scores_path)
     scores: dict[tuple[str, str], dict[str, float]] = {}
     for row in _jsonl(scores_path):
@@ -215,15 +224,15 @@ def _load_promoted(inputs: Inputs) -> None:
 
 def _load_stage_panels(inputs: Inputs) -> None:
     root = inputs.root
-    inputs.judge = _json(inputs, root / "metrics" / "judge.json", "judge")
+    inputs.judge = _json(inputs, root / PATHS["judge.metrics"], "judge")
     if inputs.judge is not None:
-        scores_file = (inputs.judge.get("provenance") or {}).get("scores_file") or "runs/judge.jsonl"
-        path = root / scores_file
+        rows_file = (inputs.judge.get("provenance") or {}).get("rows_file") or PATHS["judge.rows"]
+        path = root / rows_file
         if path.is_file():
             inputs.record(path)
             for row in _jsonl(path):
                 inputs.judge_rows.setdefault((str(row.get("task", "")), str(row.get("id", ""))), []).append(row)
-    inputs.forgetting = _json(inputs, root / "metrics" / "forgetting.json", "forgetting")
+    inputs.forgetting = _json(inputs, root / PATHS["forgetting.metrics"], "forgetting")
 
 
 def _load_training(inputs: Inputs) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from evalgate.report.context import SCHEMA_VERSION
+from evalgate.contract import SCHEMA_VERSION
 from evalgate.report.views import Analysis, fmt, fmt_delta
 
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
