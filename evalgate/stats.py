@@ -28,15 +28,11 @@ Choices
       right test for 0/1 items at the small n of golden sets; the two-sided p is
       ``min(1, 2 * P(X <= min(b, c)))`` with ``X ~ Binomial(b + c, 1/2)``, as
       ``scipy.stats.binomtest`` gives for p = 1/2.
-    * ``paired_t``: Student's t on the differences (``scipy.stats.ttest_rel``), with its
-      two-sided confidence interval. With zero variance the interval collapses to the estimate;
-      the p-value is 0 if the mean difference is not zero and 1 if it is (scipy gives NaN).
-    * ``wilcoxon``: the signed-rank test with scipy's defaults (``zero_method="wilcox"``: zero
-      differences are dropped; no continuity correction; ``method="auto"``): exact null
-      distribution when n <= 50 and there are no ties or zeros; for n <= 13 with ties or zeros,
-      scipy's exact permutation test (all 2**n sign flips, enumerated here); otherwise the
-      normal approximation with the tie correction. The p-values match scipy's; the one
-      difference is that all-zero differences give p = 1 (scipy: NaN when n > 13).
+    * ``one_sided_t``: the one-sided p-value of ``mean(d) > bound`` (``scipy.stats.ttest_1samp``,
+      ``alternative="greater"``), the p each check contributes to Holm's family. When every
+      difference is equal scipy gives NaN (on the bound) or, when they differ only by float
+      rounding, an arbitrary value; here that case is decided exactly: p = 0 when the common
+      difference is above the bound, 1 below it, 0.5 on it (the t statistic's +inf, -inf, 0).
     * ``holm``: Holm's step-down adjustment (strong family-wise error control, no assumptions on
       the dependence between metrics), monotone and capped at 1, as statsmodels' ``"holm"``.
     * ``min_detectable_effect`` / ``items_needed``: the normal-approximation power formula
@@ -67,17 +63,12 @@ from scipy import stats as _sps
 __all__ = [
     "Interval",
     "McNemar",
-    "TTest",
-    "Wilcoxon",
     "holm",
-    "holm_reject",
     "items_needed",
     "mcnemar_exact",
     "min_detectable_effect",
+    "one_sided_t",
     "paired_bootstrap_ci",
-    "paired_t",
-    "sd_of_differences",
-    "wilcoxon",
 ]
 
 Alternative = Literal["two-sided", "less", "greater"]
@@ -106,26 +97,6 @@ class McNemar:
     p_value: float
     estimate: float  # (c - b) / n == mean(cand) - mean(base)
     alternative: str = "two-sided"
-
-
-@dataclass(frozen=True)
-class TTest:
-    estimate: float
-    stderr: float
-    t: float
-    df: int
-    p_value: float  # two-sided
-    low: float
-    high: float
-    confidence: float = 0.95
-
-
-@dataclass(frozen=True)
-class Wilcoxon:
-    statistic: float  # min(R+, R-) for two-sided, R+ otherwise (as scipy)
-    p_value: float
-    method: str = "exact"  # "exact", "permutation", "normal" or "all-zero"
-    n_nonzero: int = 0
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -261,100 +232,24 @@ def mcnemar_exact(
     return McNemar(b, c, p, (c - b) / bb.size, alternative)
 
 
-# ---------------------------------------------------------------------------- paired t
+# ---------------------------------------------------------------------------- t test
 
 
-def paired_t(
-    base: Sequence[float] | np.ndarray,
-    cand: Sequence[float] | np.ndarray,
-    confidence: float = 0.95,
-) -> TTest:
-    """Paired t-test of ``mean(cand - base) == 0`` with a two-sided CI at ``confidence``."""
-    b, c = _pair(base, cand, min_n=2)
-    confidence = _check_confidence(confidence)
-    d = c - b
-    n = d.size
-    df = n - 1
-    est = float(d.mean())
-    se = 0.0 if _constant(d) else float(d.std(ddof=1) / math.sqrt(n))
-    if se == 0.0:
-        t = 0.0 if est == 0.0 else math.copysign(math.inf, est)
-        p = 1.0 if est == 0.0 else 0.0
-        return TTest(est, 0.0, t, df, p, est, est, confidence)
-    t = est / se
-    p = float(2.0 * _sps.t.sf(abs(t), df))
-    half = float(_sps.t.ppf(0.5 + confidence / 2.0, df)) * se
-    return TTest(est, se, t, df, p, est - half, est + half, confidence)
-
-
-# ---------------------------------------------------------------------------- Wilcoxon
-
-
-def _signed_rank_pmf(m: int) -> np.ndarray:
-    """Null pmf of R+ for m untied non-zero differences (counts fit float64 exactly for m <= 50)."""
-    counts = np.zeros(m * (m + 1) // 2 + 1)
-    counts[0] = 1.0
-    for k in range(1, m + 1):
-        counts[k:] = counts[k:] + counts[:-k].copy()
-    return counts / 2.0**m
-
-
-def wilcoxon(
-    base: Sequence[float] | np.ndarray,
-    cand: Sequence[float] | np.ndarray,
-    *,
-    alternative: Alternative = "two-sided",
-) -> Wilcoxon:
-    """Wilcoxon signed-rank test on ``d = cand - base``, as ``scipy.stats.wilcoxon(cand, base)``.
-
-    Zero differences are dropped; ``alternative="less"`` means the candidate tends to score lower.
-    """
-    b, c = _pair(base, cand)
-    alternative = _check_alternative(alternative)  # type: ignore[assignment]
-    d = c - b
-    n_total = d.size
-    nz = d[d != 0]
-    m = nz.size
-    if m == 0:
-        return Wilcoxon(0.0, 1.0, "all-zero", 0)
-
-    ranks = _sps.rankdata(np.abs(nz), method="average")
-    _, tie_sizes = np.unique(np.abs(nz), return_counts=True)
-    has_ties = bool(np.any(tie_sizes > 1))
-    r_plus = float(ranks[nz > 0].sum())
-    r_minus = float(ranks[nz < 0].sum())
-    statistic = min(r_plus, r_minus) if alternative == "two-sided" else r_plus
-
-    if n_total <= 50 and not has_ties and m == n_total:
-        pmf = _signed_rank_pmf(m)
-        cdf = np.cumsum(pmf)
-        k_lo, k_hi = int(math.ceil(r_plus)), int(math.floor(r_plus))
-        p_less = float(cdf[k_lo])
-        p_greater = float(pmf[k_hi:].sum())
-        method = "exact"
-    elif n_total <= 13:
-        # scipy's exact permutation test: every sign pattern of the non-zero differences.
-        bits = (np.arange(2**m)[:, None] >> np.arange(m)[None, :]) & 1
-        null = bits @ ranks
-        tol = 1e-9 * max(1.0, abs(r_plus))
-        p_less = float(np.mean(null <= r_plus + tol))
-        p_greater = float(np.mean(null >= r_plus - tol))
-        method = "permutation"
-    else:
-        mean = m * (m + 1) / 4.0
-        var = (m * (m + 1) * (2 * m + 1) - float(np.sum(tie_sizes**3 - tie_sizes)) / 2.0) / 24.0
-        z = (r_plus - mean) / math.sqrt(var)
-        p_less = float(special.ndtr(z))
-        p_greater = float(special.ndtr(-z))
-        method = "normal"
-
-    if alternative == "less":
-        p = p_less
-    elif alternative == "greater":
-        p = p_greater
-    else:
-        p = min(1.0, 2.0 * min(p_less, p_greater))
-    return Wilcoxon(statistic, p, method, m)
+def one_sided_t(diff: Sequence[float] | np.ndarray, bound: float) -> float:
+    """p-value of H0: ``mean(diff) <= bound`` against ``mean(diff) > bound`` (Student's t on the
+    per-item differences). With no variance (every item moved by the same amount, e.g.
+    identical answers) it is 0, 0.5 or 1, where scipy gives NaN."""
+    d = np.asarray(diff, dtype=np.float64) - float(bound)
+    if d.ndim != 1 or d.size < 2:
+        raise ValueError(f"need at least 2 paired differences, got {d.size}")
+    if not np.isfinite(d).all():
+        raise ValueError("differences must be finite")
+    if _constant(d):
+        est = float(d.mean())
+        if abs(est) <= 1e-12 * max(1.0, abs(float(bound)), float(np.max(np.abs(d)))):
+            return 0.5  # on the bound, up to float rounding
+        return 0.0 if est > 0 else 1.0
+    return float(_sps.ttest_1samp(d, 0.0, alternative="greater").pvalue)
 
 
 # ---------------------------------------------------------------------------- Holm
@@ -377,12 +272,6 @@ def holm(p_values: Sequence[float] | np.ndarray) -> list[float]:
     out[order] = adjusted_sorted
     return [float(x) for x in out]
 
-
-def holm_reject(p_values: Sequence[float] | np.ndarray, alpha: float = 0.05) -> list[bool]:
-    """Which hypotheses Holm's procedure rejects at family-wise level ``alpha``."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    return [a <= alpha for a in holm(p_values)]
 
 
 # ---------------------------------------------------------------------------- power
@@ -435,8 +324,3 @@ def items_needed(
     n = (_z_sum(confidence, power, sided) * float(sd_diff) / float(effect)) ** 2
     return max(2, math.ceil(n - 1e-9))
 
-
-def sd_of_differences(base: Sequence[float] | np.ndarray, cand: Sequence[float] | np.ndarray) -> float:
-    """Sample standard deviation (ddof=1) of ``cand - base``: the input to the power helpers."""
-    b, c = _pair(base, cand, min_n=2)
-    return float(np.std(c - b, ddof=1))

@@ -1,5 +1,8 @@
 """MinHash signatures of character shingles, computed for many texts at once with numpy,
-and a near-duplicate index on datasketch's MinHashLSH (sub-quadratic).
+and a near-duplicate index (sub-quadratic): banded LSH tables of its own, with the banding
+(bands x rows) that datasketch's MinHashLSH chooses for the threshold, and every candidate
+verified by its estimated Jaccard similarity. datasketch is used for that banding choice and
+for `Sketcher.minhash` (a datasketch MinHash of a signature); its index is not.
 
 The signatures are exactly what `datasketch.MinHash(hashfunc=shingle_hash).update_batch(shingles)`
 computes (affine32 scheme), only vectorised across shingles and texts.
