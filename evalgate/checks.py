@@ -63,6 +63,15 @@ class CheckInput:
     def level(self) -> str:
         return f"{round(self.gate.confidence * 100, 2):g}%"
 
+    def interval(self, reference: np.ndarray) -> tuple[float, float, float]:
+        """(estimate, low, high): the paired bootstrap CI of mean(candidate - reference), with
+        the gate's confidence, resamples, seed and method."""
+        from evalgate.stats import paired_bootstrap_ci
+
+        g = self.gate
+        ci = paired_bootstrap_ci(reference, self.pairs.cand, confidence=g.confidence, n_resamples=g.resamples, seed=g.seed, method=g.ci_method)
+        return ci.estimate, ci.low, ci.high
+
 
 @dataclass
 class CheckResult:
@@ -101,6 +110,12 @@ class CheckKind:
 
 
 CHECKS: dict[str, CheckKind] = {}
+
+
+def decided(ok: bool, reason: str, interval: tuple[float, float, float], threshold: float, p_value: float, **extra: Any) -> CheckResult:
+    """A pass/fail result on a confidence interval (`CheckInput.interval`)."""
+    est, lo, hi = interval
+    return CheckResult("pass" if ok else "fail", reason, estimate=est, ci=[lo, hi], threshold=threshold, p_value=p_value, **extra)
 
 
 def check(
@@ -178,40 +193,33 @@ def min_coverage(c: CheckInput) -> CheckResult:
 def min_floor(c: CheckInput) -> CheckResult:
     """The candidate's mean is at least `threshold` (at most, for lower-is-better metrics),
     decided on the CI's bound (`decide_on: lower_bound`, the default) or on the point estimate."""
-    from evalgate.stats import paired_bootstrap_ci
-
-    p, g, chk = c.pairs, c.gate, c.check
-    ci = paired_bootstrap_ci(np.zeros_like(p.cand), p.cand, confidence=g.confidence, n_resamples=g.resamples, seed=g.seed, method=g.ci_method)
-    est, lo, hi = ci.estimate, ci.low, ci.high
-    decided = (lo if p.higher_is_better else hi) if chk.decide_on == "lower_bound" else est
+    p, chk = c.pairs, c.check
+    interval = c.interval(np.zeros_like(p.cand))
+    est, lo, hi = interval
+    on = (lo if p.higher_is_better else hi) if chk.decide_on == "lower_bound" else est
     thr = chk.threshold or 0.0
-    ok = decided >= thr if p.higher_is_better else decided <= thr
-    pv = one_sided_p(p.sign * p.cand, p.sign * thr)
+    ok = on >= thr if p.higher_is_better else on <= thr
     bound = "lower bound" if p.higher_is_better else "upper bound"
-    what = f"its {c.level} CI {bound} {fmt(decided)}" if chk.decide_on == "lower_bound" else f"the point estimate {fmt(est)}"
+    what = f"its {c.level} CI {bound} {fmt(on)}" if chk.decide_on == "lower_bound" else f"the point estimate {fmt(est)}"
     rel = ("at or above" if ok else "below") if p.higher_is_better else ("at or below" if ok else "above")
-    return CheckResult(
-        "pass" if ok else "fail",
+    reason = (
         f"{chk.target}: candidate {fmt(est)} [{c.level} CI {fmt(lo)}, {fmt(hi)}]; {what} is {rel} the "
-        f"{'floor' if p.higher_is_better else 'ceiling'} {fmt(thr)}",
-        estimate=est,
-        ci=[lo, hi],
-        threshold=thr,
-        p_value=pv,
-        tested=chk.decide_on == "lower_bound",  # a point-estimate floor is not a test
+        f"{'floor' if p.higher_is_better else 'ceiling'} {fmt(thr)}"
     )
+    # A point-estimate floor is not a test: its p-value is reported, not corrected with the family.
+    return decided(ok, reason, interval, thr, one_sided_p(p.sign * p.cand, p.sign * thr), tested=chk.decide_on == "lower_bound")
 
 
 def _paired(c: CheckInput, *, gain: bool) -> CheckResult:
     """Candidate minus reference on the same items: the CI's bound in the good direction must
     clear -margin (a drop, non-inferiority) or +margin (a gain, superiority)."""
-    from evalgate.stats import mcnemar_exact, min_detectable_effect, paired_bootstrap_ci
+    from evalgate.stats import mcnemar_exact, min_detectable_effect
 
     p, g, chk = c.pairs, c.gate, c.check
     assert p.base is not None
     versus = get_check(chk.kind).versus
-    ci = paired_bootstrap_ci(p.base, p.cand, confidence=g.confidence, n_resamples=g.resamples, seed=g.seed, method=g.ci_method)
-    est, lo, hi = ci.estimate, ci.low, ci.high
+    interval = c.interval(p.base)
+    est, lo, hi = interval
     margin = chk.margin or 0.0
     sign = p.sign
     improvement = sign * (p.cand - p.base)
@@ -232,18 +240,11 @@ def _paired(c: CheckInput, *, gain: bool) -> CheckResult:
     base_mean, cand_mean = float(np.mean(p.base)), float(np.mean(p.cand))
     rel = "is above" if ok else "is not above"
     bound_word = "lower" if sign > 0 else "upper"
-    return CheckResult(
-        "pass" if ok else "fail",
+    reason = (
         f"{chk.target}: candidate {fmt(cand_mean)} vs {versus} {fmt(base_mean)}, difference {est:+.3f} "
-        f"[{c.level} CI {lo:+.3f}, {hi:+.3f}]; the CI's {bound_word} bound {rel} {sign * bound:+.3f} ({need})",
-        estimate=est,
-        ci=[lo, hi],
-        threshold=bound * sign,
-        p_value=one_sided_p(improvement, bound),
-        mde=mde,
-        uninformative=False,
-        extra=extra,
+        f"[{c.level} CI {lo:+.3f}, {hi:+.3f}]; the CI's {bound_word} bound {rel} {sign * bound:+.3f} ({need})"
     )
+    return decided(ok, reason, interval, bound * sign, one_sided_p(improvement, bound), mde=mde, uninformative=False, extra=extra)
 
 
 @check("max_drop_vs_base", needs="margin", versus="base", guards_regression=True, bound_sign=-1.0)

@@ -50,6 +50,22 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _load(params: Path) -> Any:
+    """The validated params file (config import kept out of `--help`)."""
+    from evalgate.config import load_params
+
+    return load_params(params)
+
+
+def _run(params: Path, run: Callable[[Any], Any], done: Callable[[Any], str]) -> None:
+    """Run a stage on the params file and print `done(result)` (nothing for an empty result)."""
+    from evalgate.ui import console
+
+    result = run(_load(params))
+    if result:
+        console.print(done(result), highlight=False)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"evalgate {__version__}")
@@ -102,34 +118,31 @@ def prepare(
 @user_errors
 def train(params: ParamsOption = Path("params.yaml")) -> None:
     """Train a LoRA adapter (QLoRA by default) on the prepared data."""
-    from evalgate.config import load_params
     from evalgate.train import run_train
-    from evalgate.ui import console
 
-    meta = run_train(load_params(params))
-    if not meta:  # a non-zero rank under `accelerate launch`
-        return
-    m = meta["metrics"]
-    val = f", val loss {m['val_loss']:.4f}" if m["val_loss"] is not None else ""
-    console.print(
-        f"[green]trained[/green] {m['steps']} steps in {m['wall_seconds']:.0f} s "
-        f"({m['tokens_per_second']:,.0f} tokens/s), train loss {m['train_loss']:.4f}{val} -> "
-        f"{meta['adapter_dir']}/  adapter sha256 {meta['adapter_sha256'][:12]}"
-    )
+    def done(meta: dict[str, Any]) -> str:
+        m = meta["metrics"]
+        val = f", val loss {m['val_loss']:.4f}" if m["val_loss"] is not None else ""
+        return (
+            f"[green]trained[/green] {m['steps']} steps in {m['wall_seconds']:.0f} s "
+            f"({m['tokens_per_second']:,.0f} tokens/s), train loss {m['train_loss']:.4f}{val} -> "
+            f"{meta['adapter_dir']}/  adapter sha256 {meta['adapter_sha256'][:12]}"
+        )
+
+    _run(params, run_train, done)  # prints nothing on a non-zero rank under `accelerate launch`
 
 
 @app.command()
 @user_errors
 def export(params: ParamsOption = Path("params.yaml")) -> None:
     """Merge the adapter into a full-precision base and write a servable safetensors model."""
-    from evalgate.config import load_params
     from evalgate.export import run_export
-    from evalgate.ui import console
 
-    meta = run_export(load_params(params))
-    console.print(
-        f"[green]exported[/green] {meta['output_dir']}/ ({meta['dtype']}, adapter {meta['adapter_sha256'][:12]}); "
-        f"serve it with vLLM or TGI like any Hugging Face model directory"
+    _run(
+        params,
+        run_export,
+        lambda meta: f"[green]exported[/green] {meta['output_dir']}/ ({meta['dtype']}, adapter {meta['adapter_sha256'][:12]}); "
+        "serve it with vLLM or TGI like any Hugging Face model directory",
     )
 
 
@@ -215,14 +228,13 @@ def report(params: ParamsOption = Path("params.yaml")) -> None:
 @user_errors
 def promote(params: ParamsOption = Path("params.yaml")) -> None:
     """Record the passing run as the promoted one (registry/promoted.json; MLflow when configured)."""
-    from evalgate.config import load_params
     from evalgate.registry import run_promote
-    from evalgate.ui import console
 
-    entry = run_promote(load_params(params))
-    console.print(
-        f"[green]promoted[/green] adapter {entry['adapter_sha256'][:12]} (data {str(entry['dataset_sha256'])[:12]}) "
-        f"-> {entry['registry_file']}" + (f"; MLflow: {entry['mlflow']}" if entry.get("mlflow") else "")
+    _run(
+        params,
+        run_promote,
+        lambda entry: f"[green]promoted[/green] adapter {entry['adapter_sha256'][:12]} (data {str(entry['dataset_sha256'])[:12]}) "
+        f"-> {entry['registry_file']}" + (f"; MLflow: {entry['mlflow']}" if entry.get("mlflow") else ""),
     )
 
 

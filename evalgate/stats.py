@@ -277,24 +277,19 @@ def holm(p_values: Sequence[float] | np.ndarray) -> list[float]:
 # ---------------------------------------------------------------------------- power
 
 
-def _z_sum(confidence: float, power: float, sided: int) -> float:
+def _z_sum(confidence: float, power: float, sided: int, sd_diff: float = 0.0) -> float:
     confidence = _check_confidence(confidence)
     if not 0.0 < power < 1.0:
         raise ValueError(f"power must be in (0, 1), got {power}")
     if sided not in (1, 2):
         raise ValueError(f"sided must be 1 or 2, got {sided}")
+    if sd_diff < 0:
+        raise ValueError(f"sd_diff must be >= 0, got {sd_diff}")
     alpha = (1.0 - confidence) / sided
     return float(special.ndtri(1.0 - alpha) + special.ndtri(power))
 
 
-def min_detectable_effect(
-    n: int,
-    sd_diff: float,
-    *,
-    confidence: float = 0.95,
-    power: float = 0.8,
-    sided: int = 2,
-) -> float:
+def min_detectable_effect(n: int, sd_diff: float, *, confidence: float = 0.95, power: float = 0.8, sided: int = 2) -> float:
     """Smallest true distance from the threshold that the gate's bound detects with ``power``.
 
     ``(z_{1-alpha} + z_{power}) * sd_diff / sqrt(n)`` with ``alpha = (1 - confidence) / sided``:
@@ -303,24 +298,13 @@ def min_detectable_effect(
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if sd_diff < 0:
-        raise ValueError(f"sd_diff must be >= 0, got {sd_diff}")
-    return _z_sum(confidence, power, sided) * float(sd_diff) / math.sqrt(n)
+    return _z_sum(confidence, power, sided, sd_diff) * float(sd_diff) / math.sqrt(n)
 
 
-def items_needed(
-    sd_diff: float,
-    effect: float,
-    confidence: float = 0.95,
-    power: float = 0.8,
-    *,
-    sided: int = 2,
-) -> int:
+def items_needed(sd_diff: float, effect: float, confidence: float = 0.95, power: float = 0.8, *, sided: int = 2) -> int:
     """Items for ``min_detectable_effect(n, sd_diff, ...) <= effect`` (the inverse, rounded up)."""
     if effect <= 0:
         raise ValueError(f"effect must be > 0, got {effect}")
-    if sd_diff < 0:
-        raise ValueError(f"sd_diff must be >= 0, got {sd_diff}")
-    n = (_z_sum(confidence, power, sided) * float(sd_diff) / float(effect)) ** 2
+    n = (_z_sum(confidence, power, sided, sd_diff) * float(sd_diff) / float(effect)) ** 2
     return max(2, math.ceil(n - 1e-9))
 

@@ -30,12 +30,23 @@ def shingle_hash(shingle: str) -> int:
     return (h ^ (h >> 32)) & 0xFFFFFFFF
 
 
+def _fmix(hv: np.ndarray, shifts: tuple[int, int, int], mults: tuple[int, int]) -> np.ndarray:
+    """MurmurHash3's finaliser, vectorised: xor-shift, multiply, xor-shift, multiply, xor-shift,
+    in the array's own unsigned width (uint32: fmix32, uint64: fmix64)."""
+    t = hv.dtype.type
+    hv = hv ^ (hv >> t(shifts[0]))
+    hv = hv * t(mults[0])
+    hv = hv ^ (hv >> t(shifts[1]))
+    hv = hv * t(mults[1])
+    return hv ^ (hv >> t(shifts[2]))
+
+
 def _fmix32(hv: np.ndarray) -> np.ndarray:
-    hv = hv ^ (hv >> np.uint32(16))
-    hv = hv * np.uint32(0x85EBCA6B)
-    hv = hv ^ (hv >> np.uint32(13))
-    hv = hv * np.uint32(0xC2B2AE35)
-    return hv ^ (hv >> np.uint32(16))
+    return _fmix(hv, (16, 13, 16), (0x85EBCA6B, 0xC2B2AE35))
+
+
+def _fmix64(hv: np.ndarray) -> np.ndarray:
+    return _fmix(hv, (33, 33, 33), (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53))
 
 
 class Sketcher:
@@ -162,11 +173,3 @@ class NearDuplicateIndex:
             table.setdefault(key, []).append(item)
         self.signatures[item] = signature
         self.order[item] = len(self.order)
-
-
-def _fmix64(hv: np.ndarray) -> np.ndarray:
-    hv = hv ^ (hv >> np.uint64(33))
-    hv = hv * np.uint64(0xFF51AFD7ED558CCD)
-    hv = hv ^ (hv >> np.uint64(33))
-    hv = hv * np.uint64(0xC4CEB9FE1A85EC53)
-    return hv ^ (hv >> np.uint64(33))

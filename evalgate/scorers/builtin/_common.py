@@ -208,11 +208,7 @@ def project(data: Any, path: str) -> Any:
 
 def output_field(output: str, path: str) -> Any:
     """The value at `path` in the output's JSON, or a 0.0 Reject."""
-    data = load_json(output)
-    try:
-        return project(data, path)
-    except MissingField as exc:
-        raise bad_output(f"output {exc}") from None
+    return _field(load_json(output), path, "output")
 
 
 def reference_data(reference: Any) -> Any:
@@ -229,11 +225,15 @@ def reference_data(reference: Any) -> Any:
 
 def reference_field(reference: Any, path: str) -> Any:
     """The value at `path` in the reference, or a None Reject."""
-    data = reference_data(reference)
+    return _field(reference_data(reference), path, "reference")
+
+
+def _field(data: Any, path: str, side: str) -> Any:
+    """`project`, with a missing field rejected as the side's fault (output: 0.0; reference: None)."""
     try:
         return project(data, path)
     except MissingField as exc:
-        raise bad_reference(f"reference {exc}") from None
+        raise (bad_output if side == "output" else bad_reference)(f"{side} {exc}") from None
 
 
 def output_text(output: str, field: str | None) -> str:
