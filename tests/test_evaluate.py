@@ -312,6 +312,7 @@ def test_decoding_matches_transformers_generate_and_stops_only_on_generated_text
 
 
 def test_shared_prefix_gives_the_same_answers(eval_project, tiny_model_dir, monkeypatch):
+    import evalgate.generate.batching as batching
     import evalgate.generate.hf as hf
     from evalgate.generate import Request
     from evalgate.loading import Placement
@@ -322,10 +323,10 @@ def test_shared_prefix_gives_the_same_answers(eval_project, tiny_model_dir, monk
     system = "<|system|>\nYou are a careful assistant. Answer in one short line.<|end|>\n"
     prompts = [f"{system}<|user|>\n{' '.join(WORDS[i:i + 1 + i % 4])}<|end|>\n<|assistant|>\n" for i in range(8)]
     requests = [Request(str(i), p, 10, group="t") for i, p in enumerate(prompts)]
-    assert len(hf.shared_prefix([tok(p, add_special_tokens=False)["input_ids"] for p in prompts])) >= 16
+    assert len(batching.shared_prefix([tok(p, add_special_tokens=False)["input_ids"] for p in prompts])) >= 16
     answers = {}
     for min_prefix in (16, 10_000):
-        monkeypatch.setattr(hf, "MIN_SHARED_PREFIX", min_prefix)
+        monkeypatch.setattr(batching, "MIN_SHARED_PREFIX", min_prefix)
         backend = hf.HFBackend(
             ref, tok, adapter_dir=Path("models/adapter"), quantization="none",
             placement=Placement("cpu", "float32"), token_budget=100_000, max_batch_size=3,
@@ -341,7 +342,7 @@ def test_shared_prefix_gives_the_same_answers(eval_project, tiny_model_dir, monk
 
 
 def test_shared_prefix_leaves_every_row_a_token():
-    from evalgate.generate.hf import MIN_SHARED_PREFIX, shared_prefix
+    from evalgate.generate.batching import MIN_SHARED_PREFIX, shared_prefix
 
     row = list(range(40))
     assert shared_prefix([row, row]) == row[:39]
@@ -353,10 +354,12 @@ def test_shared_prefix_leaves_every_row_a_token():
 def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, monkeypatch, layers):
     """generate_pair answers base and candidate together, the candidate skipping the layers
     below the adapter; the answers must be those of each side generated on its own."""
+    import evalgate.generate.batching as batching
     import evalgate.generate.hf as hf
     from evalgate.generate import Request
     from evalgate.loading import Placement
     from evalgate.models import load_tokenizer, resolve_base
+    from evalgate.trunk import decoder_layers
 
     make_adapter(tiny_model_dir, Path("models/adapter"), str(tiny_model_dir), seed=3, layers=layers)
     ref = resolve_base(str(tiny_model_dir))
@@ -365,7 +368,7 @@ def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, m
     prompts = [f"{system}<|user|>\n{' '.join(WORDS[i:i + 1 + i % 5])}<|end|>\n<|assistant|>\n" for i in range(9)]
     requests = [Request(str(i), p, 10, group="t") for i, p in enumerate(prompts)]
     for min_prefix in (16, 10_000):
-        monkeypatch.setattr(hf, "MIN_SHARED_PREFIX", min_prefix)
+        monkeypatch.setattr(batching, "MIN_SHARED_PREFIX", min_prefix)
         backend = hf.HFBackend(
             ref, tok, adapter_dir=Path("models/adapter"), quantization="none",
             placement=Placement("cpu", "float32"), token_budget=100_000, max_batch_size=4,
@@ -379,7 +382,7 @@ def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, m
         assert backend._floor == (0 if layers is None else 1)
         # Count the prompt passes through the lowest layer: the candidate's are skipped.
         prompt_passes = {"n": 0}
-        lowest = hf.decoder_layers(backend._model)[0]
+        lowest = decoder_layers(backend._model)[0]
 
         def count(module, args, kwargs, passes=prompt_passes):
             passes["n"] += int(args[0].shape[1] > 1)
@@ -396,7 +399,7 @@ def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, m
         ids = backend._tokenize(requests)
         ((_, _, prefix, batches),) = backend._plan(requests, ids)
         assert len(batches) == 3  # 9 prompts in batches of 4
-        chunks = sum(len(hf.prefill_chunks([len(ids[i]) - len(prefix) for i in rows])) for rows in batches)
+        chunks = sum(len(batching.prefill_chunks([len(ids[i]) - len(prefix) for i in rows])) for rows in batches)
         prefixes = 2 if prefix else 0  # one prefix pass per side
         assert bool(prefix) == (min_prefix == 16)
         assert prompt_passes["n"] == (chunks if layers else 2 * chunks) + prefixes
@@ -474,7 +477,7 @@ def test_trunk_store_evicts_least_recently_used(tmp_path):
 
 
 def test_prefill_chunks_bound_padding():
-    from evalgate.generate.hf import PREFILL_SLACK, prefill_chunks
+    from evalgate.generate.batching import PREFILL_SLACK, prefill_chunks
 
     lengths = [100, 30, 95, 31, 400, 12, 90, 380, 13]
     chunks = prefill_chunks(lengths)

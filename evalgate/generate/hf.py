@@ -15,87 +15,27 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalgate.generate.base import Generation, Request, cut_at_stop
+from evalgate.generate.batching import left_pad, plan_batches, shared_prefix, worth_compacting
+from evalgate.generate.layers import (
+    BASE_ADAPTER,
+    Prefilled,
+    contiguous_lm_head_input,
+    place_row_states,
+    prefill,
+    row_states,
+)
+from evalgate.generate.layers import eos_ids as find_eos_ids
 from evalgate.loading import Placement
 from evalgate.models import BaseModelRef
-from evalgate.trunk import adapter_floor, capture_input, decoder_layers, skip_lower_layers
+from evalgate.trunk import adapter_floor, capture_input, decoder_layers
 
 if TYPE_CHECKING:
     from evalgate.generate.kv import SlabCache
     from evalgate.trunk import TrunkStates, TrunkStore
-
-
-def plan_batches(lengths: Sequence[int], max_new_tokens: int, token_budget: int, max_batch_size: int) -> list[list[int]]:
-    """Indices into `lengths`, longest first, cut into batches that fit the token budget."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        width = (lengths[current[0]] if current else lengths[i]) + max_new_tokens
-        if current and ((len(current) + 1) * width > token_budget or len(current) >= max_batch_size):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
-
-
-MIN_SHARED_PREFIX = 16
-"""Tokens a task's prompts must share before their common prefix is computed once."""
-
-
-def shared_prefix(rows: Sequence[Sequence[int]]) -> list[int]:
-    """The longest token prefix common to all rows, leaving each row at least one token of its
-    own (the last prompt token's logits start generation); empty when shorter than MIN_SHARED_PREFIX."""
-    if not rows:
-        return []
-    first = rows[0]
-    n = min(len(r) for r in rows) - 1
-    for r in rows[1:]:
-        k = 0
-        while k < n and r[k] == first[k]:
-            k += 1
-        n = k
-    return list(first[:n]) if n >= MIN_SHARED_PREFIX else []
-
-
-BASE_ADAPTER = "__base__"
-"""PEFT's name for "no adapter" in a mixed-adapter batch."""
-
-PREFILL_SLACK = 8
-"""Tokens of padding a prompt-pass chunk always tolerates (besides an eighth of its longest row)."""
-
-
-def prefill_chunks(lengths: Sequence[int]) -> list[list[int]]:
-    """Indices into `lengths`, longest first, grouped into chunks of similar length: each chunk
-    pads its rows to its longest, so a row is at most an eighth (+ PREFILL_SLACK tokens)
-    shorter than its chunk's longest. Batches mix lengths (they are cut by a token budget),
-    and a single padded prompt pass over one spent ~half its compute on padding."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    chunks: list[list[int]] = []
-    for i in order:
-        if chunks and lengths[chunks[-1][0]] - lengths[i] <= lengths[chunks[-1][0]] // 8 + PREFILL_SLACK:
-            chunks[-1].append(i)
-        else:
-            chunks.append([i])
-    return chunks
-
-
-@dataclass
-class _Prefilled:
-    """A batch after its prompt pass: the cache, the mask and positions, the first new tokens."""
-
-    cache: SlabCache
-    mask: Any
-    last_pos: Any
-    next_ids: Any
-    hidden: Any = None
-    """With `capture`: the hidden states entering the captured layer, [rows, width, hidden]."""
 
 
 class HFBackend:
@@ -149,7 +89,7 @@ class HFBackend:
                 self._floor = adapter_floor(model)
                 self._adapter_name = model.active_adapter
             model.eval()
-            _contiguous_lm_head_input(model)
+            contiguous_lm_head_input(model)
             self._model = model
         return self._model
 
@@ -189,7 +129,7 @@ class HFBackend:
         import torch
 
         model = self._load()
-        eos_ids = _eos_ids(model, self.tokenizer)
+        eos_ids = find_eos_ids(model, self.tokenizer)
         layers = decoder_layers(model)
         floor = self._floor if layers is not None and self.trunk is not None else 0
         with self._context(adapter), torch.inference_mode():
@@ -210,7 +150,7 @@ class HFBackend:
                     start = time.perf_counter()
                     suffixes = [ids[i][len(prefix) :] for i in rows]
                     capacity = len(prefix) + max(len(r) for r in suffixes) + max_new
-                    state = self._prefill(model, suffixes, prefix_cache, len(prefix), capacity, capture=save)
+                    state = self._prefill(suffixes, prefix_cache, len(prefix), capacity, capture=save)
                     if save:
                         self._save_trunk([ids[i] for i in rows], len(prefix), state.cache, state.hidden, prefix_hidden, save)
                     out = self._decode(model, state, max_new, stop, eos_ids)
@@ -238,7 +178,7 @@ class HFBackend:
         import torch
 
         model = self._load()
-        eos_ids = _eos_ids(model, self.tokenizer)
+        eos_ids = find_eos_ids(model, self.tokenizer)
         layers = decoder_layers(model)
         floor = self._floor if layers is not None else 0
         save = floor if self.trunk is not None else 0
@@ -257,18 +197,18 @@ class HFBackend:
                     suffixes = [ids[i][len(prefix) :] for i in rows]
                     capacity = len(prefix) + max(len(s) for s in suffixes) + max_new
                     with self._context(False):
-                        base = self._prefill(model, suffixes, prefix_caches[False], len(prefix), capacity, capture=floor)
+                        base = self._prefill(suffixes, prefix_caches[False], len(prefix), capacity, capture=floor)
                     if save:
                         self._save_trunk([ids[i] for i in rows], len(prefix), base.cache, base.hidden, prefix_hidden, save)
                     with self._context(True):
                         replay = (floor, base.hidden) if floor else None
-                        cand = self._prefill(model, suffixes, prefix_caches[True], len(prefix), capacity, replay=replay)
+                        cand = self._prefill(suffixes, prefix_caches[True], len(prefix), capacity, replay=replay)
                     if floor:
                         cand.cache.copy_layers_from(base.cache, range(floor))
                     # One decoding stream for both sides: the candidate's rows through the adapter,
                     # the base's rows around it (PEFT's mixed-adapter batches), so each step reads
                     # the weights once for both.
-                    both = _Prefilled(
+                    both = Prefilled(
                         base.cache.concat(cand.cache),
                         torch.cat([base.mask, cand.mask]),
                         torch.cat([base.last_pos, cand.last_pos]),
@@ -303,21 +243,9 @@ class HFBackend:
 
     def _save_trunk(self, rows: list[list[int]], prefix_len: int, cache: SlabCache, hidden: Any, prefix_hidden: Any, floor: int) -> None:
         """Keep each row's prompt states below `floor` (unpadded, prefix included) for later candidates."""
-        import torch
-
-        from evalgate.trunk import TrunkStates
-
         assert self.trunk is not None
-        width, p = hidden.shape[1], prefix_len
-        for n, ids in enumerate(rows):
-            own = len(ids) - p
-            lo, hi = p + width - own, p + width
-            keys = [torch.cat([layer.keys[n, :, :p], layer.keys[n, :, lo:hi]], dim=1) for layer in cache.layers[:floor]]
-            values = [torch.cat([layer.values[n, :, :p], layer.values[n, :, lo:hi]], dim=1) for layer in cache.layers[:floor]]
-            h = hidden[n, width - own :]
-            if prefix_hidden is not None:
-                h = torch.cat([prefix_hidden[0], h], dim=0)
-            self.trunk.put(self.trunk.key(ids, floor), TrunkStates(h, keys, values))
+        for ids, states in zip(rows, row_states(rows, prefix_len, cache, hidden, prefix_hidden, floor), strict=True):
+            self.trunk.put(self.trunk.key(ids, floor), states)
 
     def _generate_from_trunk(
         self, model: Any, floor: int, rows: list[list[int]], max_new: int, stop: tuple[str, ...], eos_ids: set[int]
@@ -332,12 +260,9 @@ class HFBackend:
                 return None
             states.append(st)
         width = max(len(r) for r in rows)
-        hidden = _left_pad([st.hidden for st in states], width, dim=0)
-        state = self._prefill(model, rows, None, 0, width + max_new, replay=(floor, hidden.to(self.placement.device)))
-        for i in range(floor):
-            keys = _left_pad([st.keys[i] for st in states], width, dim=1)
-            values = _left_pad([st.values[i] for st in states], width, dim=1)
-            state.cache.layers[i].set(keys.to(self.placement.device), values.to(self.placement.device))
+        hidden = left_pad([st.hidden for st in states], width, dim=0)
+        state = self._prefill(rows, None, 0, width + max_new, replay=(floor, hidden.to(self.placement.device)))
+        place_row_states(state.cache, states, width, floor, self.placement.device)
         return self._decode(model, state, max_new, stop, eos_ids)
 
     def _generate_batch(
@@ -352,94 +277,17 @@ class HFBackend:
     ) -> list[tuple[list[int], bool]]:
         """Greedy decoding of one left-padded batch; see `_prefill` and `_decode`."""
         capacity = prefix_len + max(len(r) for r in rows) + max_new
-        state = self._prefill(model, rows, prefix_cache, prefix_len, capacity)
+        state = self._prefill(rows, prefix_cache, prefix_len, capacity)
         return self._decode(model, state, max_new, stop, eos_ids)
 
-    def _prefill(
-        self,
-        model: Any,
-        rows: list[list[int]],
-        prefix_cache: Any,
-        prefix_len: int,
-        capacity: int,
-        *,
-        capture: int = 0,
-        replay: tuple[int, Any] | None = None,
-    ) -> _Prefilled:
-        """The prompt pass of one batch, in chunks of rows of similar length.
-
-        Each row is [prefix][padding][its own suffix] in the batch's cache: padding is masked
-        out and positions continue from the shared prefix (its KV computed once per task), so
-        the result is that of the whole prompt. The prompts run in chunks of similar length
-        (`prefill_chunks`), each padded only to its own longest row, so the pass computes
-        little padding; the cache is preallocated for the whole answer (`capacity`
-        positions), so decoding writes each step in place.
-
-        `capture=k` keeps the hidden states entering layer k ([rows, width, hidden], zeros at
-        padding) in the result; `replay=(k, hidden)` skips the layers below k and feeds
-        `hidden` to layer k, leaving those layers' cache for the caller to fill."""
-        import torch
-
-        from evalgate.generate.kv import SlabCache
-
-        device = self.placement.device
-        pad_id = self.tokenizer.pad_token_id
-        p, width, n_rows = prefix_len, max(len(r) for r in rows), len(rows)
-        n_layers = model.config.get_text_config(decoder=True).num_hidden_layers
-        floor = replay[0] if replay else 0
-        layers = decoder_layers(model) if capture or replay else None
-        cache = SlabCache(n_layers, capacity)
-        next_ids = torch.empty(n_rows, dtype=torch.long, device=device)
-        hidden = None
-        for chunk in prefill_chunks([len(r) for r in rows]):
-            lc = max(len(rows[n]) for n in chunk)
-            ids = torch.full((len(chunk), lc), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), lc), dtype=torch.long)
-            for j, n in enumerate(chunk):
-                ids[j, lc - len(rows[n]) :] = torch.tensor(rows[n], dtype=torch.long)
-                mask[j, lc - len(rows[n]) :] = 1
-            ids, mask = ids.to(device), mask.to(device)
-            positions = (mask.cumsum(-1) - 1).clamp(min=0) + p
-            part = SlabCache(n_layers, p + lc)
-            if prefix_cache is not None:
-                part.fill_from_prefix(prefix_cache, len(chunk))
-                mask = torch.cat([mask.new_ones((len(chunk), p)), mask], dim=1)
-            index = torch.tensor(chunk, device=device)
-            store: dict[str, Any] = {}
-            with contextlib.ExitStack() as stack:
-                if capture:
-                    stack.enter_context(capture_input(layers[capture], store))
-                if replay:
-                    stack.enter_context(skip_lower_layers(layers, floor, replay[1][index, width - lc :]))
-                out = model(
-                    input_ids=ids,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    past_key_values=part,
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-            next_ids[index] = out.logits[:, -1].argmax(-1)
-            cache.place(part, index, n_rows, source=slice(p, p + lc), start=p + width - lc, layers=range(floor, n_layers))
-            if capture:
-                h = store["hidden"]
-                if hidden is None:
-                    hidden = h.new_zeros((n_rows, width, h.shape[-1]))
-                hidden[index, width - lc :] = h
-        if prefix_cache is not None:
-            cache.place_prefix(prefix_cache, layers=range(floor, n_layers))
-        cache.set_length(p + width, layers=range(floor, n_layers))
-        mask = torch.zeros((n_rows, p + width), dtype=torch.long, device=device)
-        mask[:, :p] = 1
-        for n, r in enumerate(rows):
-            mask[n, p + width - len(r) :] = 1
-        last_pos = torch.tensor([p + len(r) - 1 for r in rows], dtype=torch.long, device=device)
-        return _Prefilled(cache, mask, last_pos, next_ids, hidden)
+    def _prefill(self, rows: list[list[int]], prefix_cache: Any, prefix_len: int, capacity: int, **kwargs: Any) -> Prefilled:
+        """The prompt pass of one batch (`layers.prefill`) on this backend's model and device."""
+        return prefill(self._model, self.tokenizer.pad_token_id, self.placement.device, rows, prefix_cache, prefix_len, capacity, **kwargs)
 
     def _decode(
         self,
         model: Any,
-        state: _Prefilled,
+        state: Prefilled,
         max_new: int,
         stop: tuple[str, ...],
         eos_ids: set[int],
@@ -480,7 +328,7 @@ class HFBackend:
             if not live:
                 break
             dead = len(active) - len(live)
-            if dead and _worth_compacting(dead, len(active), max_new - step - 1):
+            if dead and worth_compacting(dead, len(active), max_new - step - 1):
                 index = torch.tensor(live, device=device)
                 cache.batch_select_indices(index)
                 mask, last_pos, next_ids = mask[index], last_pos[index], next_ids[index]
@@ -502,33 +350,6 @@ class HFBackend:
         return list(zip(generated, ended, strict=True))
 
 
-def _worth_compacting(dead: int, rows: int, steps_left: int) -> bool:
-    """Whether to drop finished rows from the batch now. Dropping copies the whole KV cache of the
-    rows that stay (measured: about 0.7 of one row's decoding step per row copied); keeping a
-    finished row costs one row-step per step left. So rows leave in groups, when what they would
-    still cost exceeds the copy, not one copy per finished row (which was a fifth of evaluation)."""
-    return dead * steps_left >= rows
-
-
-def _contiguous_lm_head_input(model: Any) -> None:
-    """Hand the LM head a contiguous input. `logits_to_keep=1` gives it a strided view of the last
-    position; with frozen weights (requires_grad False, as PEFT leaves them) PyTorch's matmul
-    then cannot fold [rows, 1, hidden] into a matrix product and instead expands the whole
-    [vocab, hidden] weight once per row and copies it: 450 MB per prompt-pass call for this
-    model, measured as more than half of a prompt pass on a CPU."""
-    head = model.get_output_embeddings()
-    if head is not None:
-        head.register_forward_pre_hook(lambda module, args: (args[0].contiguous(), *args[1:]))
-
-
-def _eos_ids(model: Any, tok: Any) -> set[int]:
-    eos = getattr(model.generation_config, "eos_token_id", None)
-    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    if tok.eos_token_id is not None:
-        ids.add(tok.eos_token_id)
-    return ids
-
-
 def _decode(tok: Any, new_ids: list[int], ended: bool, eos_ids: set[int], stop: tuple[str, ...], latency: float) -> Generation:
     kept = new_ids[:-1] if new_ids and new_ids[-1] in eos_ids else new_ids
     text, stopped = cut_at_stop(tok.decode(kept, skip_special_tokens=True), stop)
@@ -537,13 +358,3 @@ def _decode(tok: Any, new_ids: list[int], ended: bool, eos_ids: set[int], stop: 
     )
 
 
-def _left_pad(tensors: list[Any], width: int, dim: int) -> Any:
-    """Stack along a new batch dimension, each left-padded with zeros to `width` along `dim`
-    (padding is masked out by the attention mask)."""
-    first = tensors[0]
-    shape = list(first.shape)
-    shape[dim] = width
-    out = first.new_zeros([len(tensors), *shape])
-    for n, t in enumerate(tensors):
-        out[n].narrow(dim, width - t.shape[dim], t.shape[dim]).copy_(t)
-    return out
