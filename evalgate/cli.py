@@ -286,6 +286,18 @@ def list_checks() -> None:
         typer.echo(f"{'':22s} {kind.description}")
 
 
+@app.command("providers")
+def list_providers() -> None:
+    """List the registered generation providers and what each can do."""
+    from evalgate.generate.registry import PROVIDERS, get_provider
+
+    get_provider("hf")  # loads the built-ins
+    for name, found in PROVIDERS.items():
+        where = "in-process" if found.in_process else "remote"
+        typer.echo(f"{name:18s} {where}; {', '.join(sorted(found.capabilities))}")
+        typer.echo(f"{'':18s} {found.description}")
+
+
 def main() -> None:
     try:
         app()

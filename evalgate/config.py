@@ -168,7 +168,7 @@ class ServerParams(StrictModel):
 
 
 class EvaluateParams(StrictModel):
-    backend: Literal["hf", "openai-compatible"] = "hf"
+    backend: str = Field("hf", description="A registered provider (evalgate.generate.registry): hf | openai-compatible.")
     adapter: str = Field("models/adapter", description="The candidate's PEFT adapter directory.")
     quantization: Literal["none", "nf4", "int8"] = Field(
         "none", description="Base weights at evaluation; none is fastest on CPU."
@@ -203,6 +203,17 @@ class EvaluateParams(StrictModel):
         description="Warn when more than this share of a side's answers to a task were cut at max_new_tokens.",
     )
     server: ServerParams | None = None
+
+    @field_validator("backend")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        from evalgate.generate.registry import get_provider  # dvc: validation only
+
+        try:
+            get_provider(value)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        return value
 
     @model_validator(mode="after")
     def _server_for_remote(self) -> EvaluateParams:

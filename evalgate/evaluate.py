@@ -90,35 +90,12 @@ def answer_cache_path(ev: EvaluateParams) -> Path:
 
 
 def make_backend(params: Params, ref: BaseModelRef, tokenizer: Any, adapter_dir: Path, base_sha: str = "") -> Backend:
-    ev = params.evaluate
-    if ev.backend == "openai-compatible":
-        from evalgate.generate.openai_compat import OpenAICompatBackend
+    """The backend `evaluate.backend` names (evalgate.generate.registry)."""
+    from evalgate.generate.registry import ProviderContext
+    from evalgate.generate.registry import make_backend as make
 
-        assert ev.server is not None
-        return OpenAICompatBackend(ev.server)
-    import torch
-
-    from evalgate.generate.hf import HFBackend
-    from evalgate.loading import resolve_placement
-    from evalgate.trunk import TrunkStore
-
-    if ev.threads:
-        torch.set_num_threads(ev.threads)
-    placement = resolve_placement(ev.device, ev.compute_dtype)
-    trunk = None
-    if ev.trunk_cache_gb > 0 and base_sha:
-        namespace = {"base": base_sha, "quantization": ev.quantization, "dtype": placement.dtype_name, "device": placement.device}
-        trunk = TrunkStore(answer_cache_path(ev).parent / "trunk", namespace, int(ev.trunk_cache_gb * 2**30))
-    return HFBackend(
-        ref,
-        tokenizer,
-        adapter_dir=adapter_dir,
-        quantization=ev.quantization,
-        placement=placement,
-        token_budget=ev.token_budget,
-        max_batch_size=ev.max_batch_size,
-        trunk=trunk,
-    )
+    ctx = ProviderContext(params, ref=ref, tokenizer=tokenizer, adapter_dir=adapter_dir, base_sha=base_sha)
+    return make(params.evaluate.backend, ctx, needs={"complete"})
 
 
 def request_key(model_sha: str, adapter_sha: str | None, prompt_sha: str, generation_sha: str) -> str:

@@ -1,7 +1,8 @@
 """A small OpenAI-compatible server that runs a real local model, for tests.
 
-Implements just enough of the API for the official `openai` SDK: `GET /v1/models` and
-`POST /v1/completions` (greedy, like vLLM with temperature 0). It serves a local Hugging Face
+Implements just enough of the API for the official `openai` SDK: `GET /v1/models`,
+`POST /v1/completions` and `POST /v1/chat/completions` (greedy, like vLLM with temperature 0;
+chat applies the model's chat template and returns `top_logprobs` per reply token on request). It serves a local Hugging Face
 model directory under `model_name` and, optionally, PEFT adapters under their own names
 (as vLLM does with `--enable-lora --lora-modules NAME=path`).
 
@@ -160,7 +161,44 @@ class OpenAITestServer:
             },
         }
 
-    def _generate(self, model: Any, prompt: str, max_tokens: int, stop: list[str]) -> tuple[list[int], list[int]]:
+    def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._state:
+            self.requests.append(body)
+        name = body.get("model")
+        if name not in self.models:
+            return 404, _error(f"The model `{name}` does not exist.", "NotFoundError", 404, param="model")
+        messages = body.get("messages") or []
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
+        prompt_ids, new_ids, scores = self._generate(self.models[name], prompt, max_tokens, [], with_scores=True)
+        text, finish = self._finish(new_ids, max_tokens, [])
+        logprobs = None
+        top = int(body.get("top_logprobs") or 0)
+        if body.get("logprobs"):
+            import torch
+
+            content = []
+            for tid, step in zip(new_ids, scores, strict=True):
+                lp = torch.log_softmax(step[0].float(), dim=-1)
+                best = torch.topk(lp, max(top, 1))
+                content.append({
+                    "token": self.tokenizer.decode([tid]), "logprob": float(lp[tid]), "bytes": None,
+                    "top_logprobs": [
+                        {"token": self.tokenizer.decode([int(i)]), "logprob": float(v), "bytes": None}
+                        for v, i in zip(best.values[:top], best.indices[:top], strict=True)
+                    ],
+                })
+            logprobs = {"content": content}
+        return 200, {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish, "logprobs": logprobs}],
+            "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": len(new_ids), "total_tokens": len(prompt_ids) + len(new_ids)},
+        }
+
+    def _generate(self, model: Any, prompt: str, max_tokens: int, stop: list[str], with_scores: bool = False) -> Any:
         import torch
 
         tok = self.tokenizer
@@ -184,8 +222,12 @@ class OpenAITestServer:
                 top_p=None,
                 top_k=None,
                 pad_token_id=pad_id,
+                output_scores=with_scores,
+                return_dict_in_generate=with_scores,
                 **kwargs,
             )
+        if with_scores:
+            return prompt_ids, out.sequences[0, len(prompt_ids) :].tolist(), list(out.scores)
         return prompt_ids, out[0, len(prompt_ids) :].tolist()
 
     def _finish(self, new_ids: list[int], max_tokens: int, stop: list[str]) -> tuple[str, str]:
@@ -253,7 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if self.path.rstrip("/") != "/v1/completions":
+        route = self.path.rstrip("/")
+        if route not in ("/v1/completions", "/v1/chat/completions"):
             self._send(404, _error(f"no route POST {self.path}", "NotFoundError", 404))
             return
         try:
@@ -262,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, _error("invalid JSON body", "BadRequestError", 400))
             return
         try:
-            status, payload = self.app.complete(body)
+            status, payload = self.app.complete(body) if route == "/v1/completions" else self.app.chat(body)
         except Exception as exc:  # a test server: report, don't hang the client
             status, payload = 500, _error(f"{type(exc).__name__}: {exc}", "InternalServerError", 500)
         self._send(status, payload)

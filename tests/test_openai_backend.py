@@ -299,3 +299,29 @@ def test_api_key_comes_from_the_configured_environment_variable(monkeypatch: pyt
     backend = remote(srv, api_key_env="MY_SERVER_KEY")
     assert backend._get_client().api_key == "EMPTY"
     backend.close()
+
+
+def test_chat_returns_the_served_model_id_and_top_logprobs(srv, tiny_model_dir):
+    """The judge's path: chat messages in, the reply with each token's top log-probabilities."""
+    from evalgate.generate.base import ChatRequest
+
+    backend = OpenAICompatBackend(ServerParams(base_url=srv.base_url, model="tiny", adapter_model="cand"))
+    try:
+        requests = [
+            ChatRequest(str(i), (("user", q),), max_tokens=4, top_logprobs=3 if i % 2 == 0 else 0)
+            for i, q in enumerate(QUESTIONS)
+        ]
+        replies = dict(r for chunk in backend.chat(requests) for r in chunk)
+    finally:
+        backend.close()
+    assert sorted(replies) == list(range(len(QUESTIONS)))
+    for i, reply in replies.items():
+        assert reply.model == "tiny" and reply.output_tokens >= 1
+        if i % 2 == 0:
+            assert reply.logprobs is not None and len(reply.logprobs) == reply.output_tokens
+            # Up to 3 alternatives per token (the tiny byte-level model decodes some to the same string).
+            assert all(1 <= len(alts) <= 3 and all(v <= 0.0 for v in alts.values()) for alts in reply.logprobs)
+        else:
+            assert reply.logprobs is None
+    sent = [r for r in srv.requests if "messages" in r]
+    assert all(r["temperature"] == 0.0 for r in sent) and sum(bool(r.get("logprobs")) for r in sent) == 2

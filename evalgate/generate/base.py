@@ -30,11 +30,41 @@ class Generation:
     """`stop` (EOS or a stop string) or `length` (max_new_tokens reached)."""
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """Chat messages to reply to (a judge's rubric and the answer under review)."""
+
+    key: str
+    messages: tuple[tuple[str, str], ...]
+    """(role, content) pairs, in order."""
+    max_tokens: int
+    top_logprobs: int = 0
+    """How many alternatives' log-probabilities to return per reply token (0: none)."""
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str
+    model: str
+    """The exact model id the server reports (a moving alias resolves to a dated id here)."""
+    finish_reason: str
+    logprobs: tuple[dict[str, float], ...] | None = None
+    """Per reply token, the top alternatives' log-probabilities, when the server returns them."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class Backend(Protocol):
-    """A generation engine. A backend may also offer
-    `generate_pair(requests) -> Iterator[list[tuple[int, Generation, Generation]]]`: base and
-    candidate answers to the same requests in one pass, (index, base, candidate) per item; the
-    evaluate stage uses it for items where neither side is cached."""
+    """A generation engine, built by a registered provider (evalgate.generate.registry), whose
+    capabilities say which of these optional methods it offers:
+
+    * `generate_pair(requests) -> Iterator[list[tuple[int, Generation, Generation]]]` (``pair``):
+      base and candidate answers to the same requests in one pass, (index, base, candidate) per
+      item; the evaluate stage uses it for items where neither side is cached;
+    * `chat(requests: Sequence[ChatRequest]) -> Iterator[list[tuple[int, ChatReply]]]` (``chat``);
+    * `next_token_probs(prompts: Sequence[str], tokens: Sequence[str], *, adapter: bool)
+      -> list[dict[str, float]]` (``next_token_probs``): after each prompt (which ends in a forced
+      reply prefix such as `{"score": `), the probability of each of `tokens` as the next token."""
 
     name: str
 

@@ -156,6 +156,31 @@ class HFBackend:
                     out = self._decode(model, state, max_new, stop, eos_ids)
                     yield self._finish(rows, out, eos_ids, stop, start)
 
+    def next_token_probs(self, prompts: Sequence[str], tokens: Sequence[str], *, adapter: bool = False) -> list[dict[str, float]]:
+        """After each prompt (ending in a forced reply prefix), the probability of each of
+        `tokens` as the next token: one prompt pass per batch, the softmax over the whole
+        vocabulary at its last position. Each of `tokens` must be one token of this tokenizer."""
+        if not prompts:
+            return []
+        import torch
+
+        ids_of = {}
+        for t in tokens:
+            enc = self.tokenizer(t, add_special_tokens=False)["input_ids"]
+            if len(enc) != 1:
+                raise ValueError(f"{t!r} is {len(enc)} tokens for this tokenizer; next-token probabilities need single tokens")
+            ids_of[t] = enc[0]
+        self._load()
+        rows = [e.ids for e in self.tokenizer.backend_tokenizer.encode_batch_fast(list(prompts), add_special_tokens=False)]
+        out: list[dict[str, float]] = [{} for _ in rows]
+        with self._context(adapter), torch.inference_mode():
+            for batch in plan_batches([len(r) for r in rows], 0, self.token_budget, self.max_batch_size):
+                state = self._prefill([rows[i] for i in batch], None, 0, max(len(rows[i]) for i in batch), keep_logits=True)
+                probs = torch.softmax(state.logits.float(), dim=-1)
+                for j, i in enumerate(batch):
+                    out[i] = {t: float(probs[j, tid]) for t, tid in ids_of.items()}
+        return out
+
     def _finish(
         self, rows: list[int], out: list[tuple[list[int], bool]], eos_ids: set[int], stop: tuple[str, ...], start: float
     ) -> list[tuple[int, Generation]]:

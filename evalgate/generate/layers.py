@@ -29,6 +29,8 @@ class Prefilled:
     next_ids: Any
     hidden: Any = None
     """With `capture`: the hidden states entering the captured layer, [rows, width, hidden]."""
+    logits: Any = None
+    """With `keep_logits`: each row's logits at its last prompt position, [rows, vocab]."""
 
 
 def prefill(
@@ -42,6 +44,7 @@ def prefill(
     *,
     capture: int = 0,
     replay: tuple[int, Any] | None = None,
+    keep_logits: bool = False,
 ) -> Prefilled:
     """The prompt pass of one batch, in chunks of rows of similar length.
 
@@ -66,6 +69,7 @@ def prefill(
     cache = SlabCache(n_layers, capacity)
     next_ids = torch.empty(n_rows, dtype=torch.long, device=device)
     hidden = None
+    logits = None
     for chunk in prefill_chunks([len(r) for r in rows]):
         lc = max(len(rows[n]) for n in chunk)
         ids = torch.full((len(chunk), lc), pad_id, dtype=torch.long)
@@ -95,6 +99,10 @@ def prefill(
                 logits_to_keep=1,
             )
         next_ids[index] = out.logits[:, -1].argmax(-1)
+        if keep_logits:
+            if logits is None:
+                logits = out.logits.new_empty((n_rows, out.logits.shape[-1]))
+            logits[index] = out.logits[:, -1]
         cache.place(part, index, n_rows, source=slice(p, p + lc), start=p + width - lc, layers=range(floor, n_layers))
         if capture:
             h = store["hidden"]
@@ -109,7 +117,7 @@ def prefill(
     for n, r in enumerate(rows):
         mask[n, p + width - len(r) :] = 1
     last_pos = torch.tensor([p + len(r) - 1 for r in rows], dtype=torch.long, device=device)
-    return Prefilled(cache, mask, last_pos, next_ids, hidden)
+    return Prefilled(cache, mask, last_pos, next_ids, hidden, logits)
 
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from evalgate.config import ServerParams
 from evalgate.errors import InputError
-from evalgate.generate.base import Generation, Request, cut_at_stop
+from evalgate.generate.base import ChatReply, ChatRequest, Generation, Request, cut_at_stop
 
 _MAX_DETAIL = 200
 
@@ -84,23 +84,35 @@ class OpenAICompatBackend:
 
     def generate(self, requests: Sequence[Request], *, adapter: bool) -> Iterator[list[tuple[int, Generation]]]:
         model, field = self._model_for(adapter)
+        yield from self._window(requests, model, field, self._complete)
+
+    def chat(self, requests: Sequence[ChatRequest], *, adapter: bool = False) -> Iterator[list[tuple[int, ChatReply]]]:
+        """Replies to chat messages (the server applies its chat template), greedy, with the top
+        log-probabilities of each reply token when a request asks for them and the server
+        returns them; the exact model id the server reports is kept in each reply."""
+        model, field = self._model_for(adapter)
+        yield from self._window(requests, model, field, self._chat)
+
+    def _window(self, requests: Sequence[Any], model: str, field: str, call: Any) -> Iterator[list[tuple[int, Any]]]:
+        """`call(client, model, request)` for every request, at most `concurrency` in flight;
+        finished answers yielded in request order within each chunk."""
         if not requests:
             return
         client = self._get_client()
         executor = self._get_executor()
         limit = self.server.concurrency
-        pending: dict[Future[Generation], int] = {}
+        pending: dict[Future[Any], int] = {}
         next_index = 0
         try:
             while next_index < len(requests) or pending:
                 # A sliding window: never more than `concurrency` requests submitted, so a
                 # failure leaves nothing queued behind it.
                 while next_index < len(requests) and len(pending) < limit:
-                    fut = executor.submit(self._complete, client, model, requests[next_index])
+                    fut = executor.submit(call, client, model, requests[next_index])
                     pending[fut] = next_index
                     next_index += 1
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                chunk: list[tuple[int, Generation]] = []
+                chunk: list[tuple[int, Any]] = []
                 for fut in sorted(done, key=lambda f: pending[f]):
                     index = pending.pop(fut)
                     exc = fut.exception()
@@ -114,6 +126,31 @@ class OpenAICompatBackend:
             # already in flight finish (or time out) in the background; their answers are dropped.
             for fut in pending:
                 fut.cancel()
+
+    def _chat(self, client: Any, model: str, request: ChatRequest) -> ChatReply:
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": role, "content": content} for role, content in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": 0.0,
+        }
+        if request.top_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=request.top_logprobs)
+        response = client.chat.completions.create(**kwargs)
+        choice = response.choices[0]
+        logprobs = None
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
+        if content:
+            logprobs = tuple({alt.token: float(alt.logprob) for alt in (tok.top_logprobs or [])} for tok in content)
+        usage = response.usage
+        return ChatReply(
+            text=choice.message.content or "",
+            model=response.model,
+            finish_reason=choice.finish_reason or "stop",
+            logprobs=logprobs,
+            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
 
     def _complete(self, client: Any, model: str, request: Request) -> Generation:
         start = time.perf_counter()
