@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from evalgate.config import load_params  # noqa: E402
-from evalgate.gate import run_gate  # noqa: E402
-from evalgate.report import run_report  # noqa: E402
+from evalgate.stages.gate import run_gate  # noqa: E402
+from evalgate.stages.report import run_report  # noqa: E402
 from tests.report_fixtures import gate_params, make_tasks, write_run  # noqa: E402
 
 SIZE_LIMIT_MB = 5.0

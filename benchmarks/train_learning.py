@@ -84,7 +84,7 @@ def val_quality(root: Path, params: Any, adapter: Path | None) -> dict[str, dict
     from evalgate.models import load_tokenizer, resolve_base
     from evalgate.prompts import render_prompt
     from evalgate.tasks import build_scorers, load_tasks
-    from evalgate.train_data import read_prepared
+    from evalgate.training.data import read_prepared
 
     tasks = load_tasks(root / params.tasks_dir)
     ref = resolve_base(params.model.base)
@@ -151,7 +151,7 @@ def train_run(root: Path, params: Any, snapshots: Path | None = None) -> dict[st
     """Train in this process; with `snapshots`, save the adapter at the end of every epoch."""
     from transformers import TrainerCallback
 
-    from evalgate.train import run_train
+    from evalgate.stages.train import run_train
 
     saved: list[tuple[float, float, Path]] = []
     start_wall, start_cpu = time.perf_counter(), cpu_seconds()

@@ -57,8 +57,8 @@ def baseline_worker(root: Path, trl_defaults: bool) -> dict:
 
     from evalgate.config import load_params
     from evalgate.models import load_tokenizer, model_dir, resolve_base
-    from evalgate.train import linear_module_names, load_prepared
-    from evalgate.train_data import encode_records
+    from evalgate.stages.train import linear_module_names, load_prepared
+    from evalgate.training.data import encode_records
 
     os.chdir(root)
     params = load_params(Path("params.yaml"))

@@ -93,7 +93,7 @@ def prepare(
     from evalgate.artifacts import write_json_atomic
     from evalgate.config import load_params
     from evalgate.contract import SCHEMA_VERSION
-    from evalgate.data.prepare import run_prepare
+    from evalgate.stages.prepare import run_prepare
     from evalgate.ui import console
 
     cfg = load_params(params)
@@ -118,7 +118,7 @@ def prepare(
 @user_errors
 def train(params: ParamsOption = Path("params.yaml")) -> None:
     """Train a LoRA adapter (QLoRA by default) on the prepared data."""
-    from evalgate.train import run_train
+    from evalgate.stages.train import run_train
 
     def done(meta: dict[str, Any]) -> str:
         m = meta["metrics"]
@@ -136,7 +136,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
 @user_errors
 def export(params: ParamsOption = Path("params.yaml")) -> None:
     """Merge the adapter into a full-precision base and write a servable safetensors model."""
-    from evalgate.export import run_export
+    from evalgate.stages.export import run_export
 
     _run(
         params,
@@ -151,7 +151,7 @@ def export(params: ParamsOption = Path("params.yaml")) -> None:
 def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     """Answer every golden item with the base model and the candidate, and score both."""
     from evalgate.config import load_params
-    from evalgate.evaluate import run_evaluate, warn_truncation
+    from evalgate.stages.evaluate import run_evaluate, warn_truncation
     from evalgate.ui import print_eval_table
 
     cfg = load_params(params)
@@ -176,7 +176,7 @@ def gate(
     """Decide pass or fail from paired statistics and the gate policy (exit 0 pass, 1 fail)."""
     from evalgate.config import load_params
     from evalgate.errors import EXIT_GATE_FAILED
-    from evalgate.gate import run_gate
+    from evalgate.stages.gate import run_gate
     from evalgate.ui import print_gate
 
     cfg = load_params(params)
@@ -192,7 +192,7 @@ def verdict(params: ParamsOption = Path("params.yaml")) -> None:
     """Exit with the recorded gate verdict: 0 pass, 1 fail, 2 missing, unreadable or stale."""
     from evalgate.config import load_params
     from evalgate.errors import EXIT_GATE_FAILED
-    from evalgate.gate import read_verdict
+    from evalgate.stages.gate import read_verdict
     from evalgate.ui import print_gate
 
     cfg = load_params(params)
@@ -207,7 +207,7 @@ def verdict(params: ParamsOption = Path("params.yaml")) -> None:
 def report(params: ParamsOption = Path("params.yaml")) -> None:
     """Write the HTML regression report, the Markdown summary, DVC metrics and plots (also on a failed gate)."""
     from evalgate.config import load_params
-    from evalgate.report import run_report
+    from evalgate.stages.report import run_report
     from evalgate.ui import console
 
     result = run_report(load_params(params))
@@ -228,7 +228,7 @@ def report(params: ParamsOption = Path("params.yaml")) -> None:
 @user_errors
 def promote(params: ParamsOption = Path("params.yaml")) -> None:
     """Record the passing run as the promoted one (registry/promoted.json; MLflow when configured)."""
-    from evalgate.registry import run_promote
+    from evalgate.stages.promote import run_promote
 
     _run(
         params,

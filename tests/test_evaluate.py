@@ -59,7 +59,7 @@ class Counter:
     """Wraps make_backend to keep the backend, so tests can count what the model generated."""
 
     def __init__(self, monkeypatch):
-        import evalgate.evaluate as ev
+        import evalgate.stages.evaluate as ev
 
         self.backends = []
         original = ev.make_backend
@@ -193,7 +193,7 @@ def test_killed_run_resumes_generating_only_the_rest(eval_project, run_cli, monk
     monkeypatch.setattr(HFBackend, "_decode", crash_after_three_batches)
     with pytest.raises(KeyboardInterrupt):
         from evalgate.config import load_params
-        from evalgate.evaluate import run_evaluate
+        from evalgate.stages.evaluate import run_evaluate
 
         run_evaluate(load_params(Path("params.yaml")))
     assert not (eval_project.root / "metrics" / "eval.json").exists()

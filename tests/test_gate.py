@@ -232,7 +232,7 @@ def test_unknown_target_and_bad_policy_are_config_errors(gated, run_cli):
 
 
 def test_promoted_comparison_and_promotion(gated, run_cli, monkeypatch):
-    import evalgate.registry as registry
+    import evalgate.stages.promote as registry
 
     monkeypatch.setattr(registry, "adapter_sha256", lambda d: "0" * 64)
     (gated.root / "models" / "adapter").mkdir(parents=True)
@@ -265,7 +265,7 @@ def test_promoted_comparison_and_promotion(gated, run_cli, monkeypatch):
 
 
 def test_promote_refuses_when_metrics_changed_after_the_gate(gated, run_cli, monkeypatch):
-    import evalgate.registry as registry
+    import evalgate.stages.promote as registry
 
     monkeypatch.setattr(registry, "adapter_sha256", lambda d: "0" * 64)
     (gated.root / "models" / "adapter").mkdir(parents=True)
@@ -295,7 +295,7 @@ def test_gate_json_carries_schema_and_provenance(gated, run_cli):
 def test_a_bug_is_exit_3_with_a_traceback(gated, monkeypatch, capsys):
     import sys
 
-    import evalgate.gate
+    import evalgate.stages.gate
     from evalgate.cli import main
 
     base, cand = binary_pairs(50, 0.8, 0.8)
@@ -305,7 +305,7 @@ def test_a_bug_is_exit_3_with_a_traceback(gated, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(evalgate.gate, "run_gate", broken)
+    monkeypatch.setattr(evalgate.stages.gate, "run_gate", broken)
     monkeypatch.setattr(sys, "argv", ["evalgate", "gate"])
     with pytest.raises(SystemExit) as exc:
         main()
@@ -370,7 +370,7 @@ def test_uninformative_warn_policy_records_it_without_failing(gated, run_cli):
 def test_identical_to_promoted_passes_and_a_clear_drop_fails(gated, run_cli, monkeypatch):
     """Zero variance alone is not 'uninformative': the same answers on every item are evidence of no
     change, and all-1 against all-0 is a clear difference."""
-    import evalgate.registry as registry
+    import evalgate.stages.promote as registry
 
     monkeypatch.setattr(registry, "adapter_sha256", lambda d: "0" * 64)
     (gated.root / "models" / "adapter").mkdir(parents=True)

@@ -67,7 +67,7 @@ def echo_provider():
     del PROVIDERS["echo"]
 
 
-def test_a_provider_added_from_outside_runs_the_evaluate_stage(eval_project, run_cli, echo_provider):
+def test_a_provider_added_from_outside_runs_the_evaluate_stage(eval_project, run_cli, echo_provider):  # noqa: F811
     eval_project.params["evaluate"]["backend"] = echo_provider
     eval_project.write_params()
     result = run_cli("evaluate")

@@ -271,7 +271,7 @@ def test_missing_required_input_is_exit_2_and_writes_nothing(run, run_cli, remov
 
 
 def test_a_failure_while_rendering_leaves_the_previous_report_whole(run, run_cli, monkeypatch):
-    import evalgate.report.build as build
+    import evalgate.stages.report as build
 
     project = run()
     assert run_cli("report").exit_code == 0
@@ -385,7 +385,7 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
 
 
 def test_promoted_run_adds_a_column_and_a_paired_comparison(run, run_cli, monkeypatch):
-    import evalgate.registry as registry
+    import evalgate.stages.promote as registry
 
     monkeypatch.setattr(registry, "adapter_sha256", lambda d: "a" * 64)
     project = run(regress=False)

@@ -52,9 +52,9 @@ def test_only_lora_weights_change_and_base_stays_bit_identical(trained_project, 
     from evalgate.config import load_params
     from evalgate.loading import load_base_model, resolve_placement
     from evalgate.models import load_tokenizer, resolve_base
-    from evalgate.sft import EvalgateSFTTrainer
-    from evalgate.train import _dataset, attach_lora, load_prepared, sft_config
-    from evalgate.train_data import encode_records
+    from evalgate.stages.train import _dataset, attach_lora, load_prepared, sft_config
+    from evalgate.training.data import encode_records
+    from evalgate.training.sft import EvalgateSFTTrainer
 
     params = load_params(Path("params.yaml"))
     ref = resolve_base(params.model.base)
@@ -138,9 +138,9 @@ def test_lean_cpu_loss_equals_trl_loss(trained_project):
     from evalgate.config import load_params
     from evalgate.loading import load_base_model, resolve_placement
     from evalgate.models import load_tokenizer, resolve_base
-    from evalgate.sft import EvalgateSFTTrainer
-    from evalgate.train import _dataset, attach_lora, load_prepared, sft_config
-    from evalgate.train_data import encode_records
+    from evalgate.stages.train import _dataset, attach_lora, load_prepared, sft_config
+    from evalgate.training.data import encode_records
+    from evalgate.training.sft import EvalgateSFTTrainer
 
     params = load_params(Path("params.yaml"))
     ref = resolve_base(params.model.base)
@@ -162,7 +162,7 @@ def test_lean_cpu_loss_equals_trl_loss(trained_project):
 
 def test_labels_cover_exactly_the_assistant_turns(tiny_model_dir):
     from evalgate.models import load_tokenizer, resolve_base
-    from evalgate.train_data import IGNORE, encode_records
+    from evalgate.training.data import IGNORE, encode_records
 
     tok = load_tokenizer(resolve_base(str(tiny_model_dir)))
     rec = {
@@ -257,7 +257,7 @@ def test_export_without_adapter_is_a_clean_error(trained_project, run_cli):
 
 
 def test_overfitting_warning_when_train_loss_is_tiny_and_val_loss_stalls(capsys):
-    from evalgate.train import _History
+    from evalgate.stages.train import _History
 
     history = _History(threshold=0.1)
     for step, logs in [(1, {"loss": 0.5}), (2, {"eval_loss": 1.0}), (3, {"loss": 0.05}), (4, {"eval_loss": 1.2})]:

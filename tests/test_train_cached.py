@@ -48,8 +48,8 @@ def _setup(params_path: Path):
     from evalgate.config import load_params
     from evalgate.loading import load_base_model, resolve_placement
     from evalgate.models import load_tokenizer, resolve_base
-    from evalgate.train import attach_lora, load_prepared
-    from evalgate.train_data import encode_records
+    from evalgate.stages.train import attach_lora, load_prepared
+    from evalgate.training.data import encode_records
 
     params = load_params(params_path)
     ref = resolve_base(params.model.base)
@@ -68,8 +68,8 @@ def _setup(params_path: Path):
 
 
 def test_cached_loss_and_gradients_equal_the_full_forward(cached_project):
-    from evalgate.sft import assistant_loss
-    from evalgate.train_trunk import LowerStatesCollator, compute_lower_states
+    from evalgate.training.sft import assistant_loss
+    from evalgate.training.trunk import LowerStatesCollator, compute_lower_states
     from evalgate.trunk import adapter_floor
 
     tok, enc, model, placement = _setup(Path("params.yaml"))

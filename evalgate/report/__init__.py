@@ -1,6 +1,3 @@
-"""The `report` stage: a self-contained HTML regression report, a Markdown summary, DVC metrics
-and plots, written whether the gate passed or failed."""
-
-from evalgate.report.build import ReportResult, run_report
-
-__all__ = ["ReportResult", "run_report"]
+"""Rendering the regression report: loading every input once (loaders), the paired analysis
+(analysis, items), what the templates see (context, views), the SVG charts and the templates
+(render). The `report` stage itself is evalgate.stages.report."""

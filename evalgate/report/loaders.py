@@ -17,7 +17,7 @@ from evalgate.artifacts import sha256_file
 from evalgate.config import GateCheck, Params
 from evalgate.contract import PATHS
 from evalgate.errors import EvalgateError, InputError
-from evalgate.gate import Source, load_source, read_verdict
+from evalgate.stages.gate import Source, load_source, read_verdict
 
 SIDES = ("base", "candidate")
 

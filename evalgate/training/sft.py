@@ -6,7 +6,7 @@ instead gathers the hidden states at the positions whose next token is an assist
 projects just those through the LM head and takes the cross-entropy: the same loss, measured
 equal to TRL's in a test, at a fraction of the cost. On CUDA, TRL's own loss is used.
 
-With cached lower-layer states (`evalgate.train_trunk`), a batch carries `hidden`: the states
+With cached lower-layer states (`evalgate.training.trunk`), a batch carries `hidden`: the states
 entering the lowest adapted layer. The layers below it are skipped and the forward pass starts
 there, on any device.
 """

@@ -5,7 +5,7 @@ gradient checkpointing; on a CPU that made each step about 10x slower than a pla
 (bf16 matmuls are emulated there, and checkpointing re-runs every forward). Here the compute
 dtype follows the device, checkpointing is opt-in, the data is tokenised once by the shared
 prompt renderer, batches are grouped by length to cut padding, and only the assistant
-positions are projected through the LM head (`evalgate.sft`).
+positions are projected through the LM head (`evalgate.training.sft`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from evalgate.errors import InputError
 from evalgate.git import git_commit
 from evalgate.loading import Placement, load_base_model, resolve_placement
 from evalgate.models import BaseModelRef, base_model_sha256, load_tokenizer, model_dir, resolve_base
-from evalgate.train_data import Encoded, encode_records, read_prepared, subset
-from evalgate.train_trunk import LowerStates
+from evalgate.training.data import Encoded, encode_records, read_prepared, subset
+from evalgate.training.trunk import LowerStates
 from evalgate.trunk import TrunkStore
 from evalgate.ui import info, warn
 
@@ -299,7 +299,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     from transformers import EarlyStoppingCallback, set_seed
     from transformers.utils import logging as hf_logging
 
-    from evalgate.sft import EvalgateSFTTrainer
+    from evalgate.training.sft import EvalgateSFTTrainer
 
     train = params.train
     data = load_prepared(root / params.prepare.output_dir, train)
@@ -341,7 +341,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     has_eval = bool(val_enc.input_ids)
     lower: LowerStates | None = None
     if floor:
-        from evalgate.train_trunk import compute_lower_states
+        from evalgate.training.trunk import compute_lower_states
 
         store = None
         if train.trunk_cache_gb > 0:
@@ -369,7 +369,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     try:
         extra: dict[str, Any] = {}
         if lower is not None:
-            from evalgate.train_trunk import LowerStatesCollator
+            from evalgate.training.trunk import LowerStatesCollator
 
             extra["data_collator"] = LowerStatesCollator(tokenizer.pad_token_id, lower, placement.dtype)
         n_train = len(train_enc.input_ids)
@@ -449,7 +449,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     }
     meta = {
         "schema_version": SCHEMA_VERSION,
-        "kind": "evalgate.train.meta",
+        "kind": "evalgate.stages.train.meta",
         "adapter_sha256": adapter_hash,
         "adapter_dir": train.output_dir,
         "dataset_sha256": data.dataset_sha256,

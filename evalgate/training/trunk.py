@@ -5,7 +5,7 @@ one is frozen and sees the same tokens at every epoch, so its output never chang
 computes, once, the hidden states entering the lowest adapted layer for every record (in
 batches of similar length; reused from the content-addressed `TrunkStore` when an earlier run
 already computed them, e.g. for the records a data commit kept), and the trainer then runs only
-the adapted layers and the LM head at each step (`evalgate.sft`). The loss, the gradients and the
+the adapted layers and the LM head at each step (`evalgate.training.sft`). The loss, the gradients and the
 adapter are those of the full forward pass (a test checks it on a tiny model).
 """
 
@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from evalgate.train_data import IGNORE, Encoded
+from evalgate.training.data import IGNORE, Encoded
 from evalgate.trunk import TrunkStates, TrunkStore, states_entering
 from evalgate.ui import progress
 
