@@ -18,13 +18,14 @@ imported before the params are loaded.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from evalgate.names import lookup
 
 if TYPE_CHECKING:
     from evalgate.config import GateCheck, GateParams
@@ -142,12 +143,7 @@ def check(
 
 
 def get_check(name: str) -> CheckKind:
-    kind = CHECKS.get(name)
-    if kind is None:
-        close = difflib.get_close_matches(name, list(CHECKS), n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise KeyError(f"unknown check kind {name!r}{hint} (known: {', '.join(sorted(CHECKS))})")
-    return kind
+    return lookup(CHECKS, name, "check kind")
 
 
 def fmt(x: float) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from evalgate.yamlconf import StrictModel, load_model
 
@@ -167,8 +168,33 @@ class ServerParams(StrictModel):
     max_retries: int = Field(3, ge=0, le=20)
 
 
+def _registered(name: str, find: Callable[[str], object]) -> str:
+    """`name` when the registry `find` looks in knows it; else the close matches, as a validation error."""
+    try:
+        find(name)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+    return name
+
+
+def _provider(name: str) -> str:
+    from evalgate.generate.registry import get_provider  # dvc: validation only
+
+    return _registered(name, get_provider)
+
+
+def _check_kind(name: str) -> str:
+    from evalgate.checks import get_check  # dvc: validation only
+
+    return _registered(name, get_check)
+
+
+ProviderName = Annotated[str, AfterValidator(_provider)]
+CheckKindName = Annotated[str, AfterValidator(_check_kind)]
+
+
 class EvaluateParams(StrictModel):
-    backend: str = Field("hf", description="A registered provider (evalgate.generate.registry): hf | openai-compatible.")
+    backend: ProviderName = Field("hf", description="A registered provider (evalgate.generate.registry): hf | openai-compatible.")
     adapter: str = Field("models/adapter", description="The candidate's PEFT adapter directory.")
     quantization: Literal["none", "nf4", "int8"] = Field(
         "none", description="Base weights at evaluation; none is fastest on CPU."
@@ -204,17 +230,6 @@ class EvaluateParams(StrictModel):
     )
     server: ServerParams | None = None
 
-    @field_validator("backend")
-    @classmethod
-    def _known_provider(cls, value: str) -> str:
-        from evalgate.generate.registry import get_provider  # dvc: validation only
-
-        try:
-            get_provider(value)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
-        return value
-
     @model_validator(mode="after")
     def _server_for_remote(self) -> EvaluateParams:
         if self.backend == "openai-compatible" and self.server is None:
@@ -228,7 +243,7 @@ class GateCheck(StrictModel):
 
     name: str | None = Field(None, description="Shown in reports; defaults to '<target> <kind>'.")
     target: str = Field(pattern=r"^((eval|judge|forgetting):)?[A-Za-z0-9_\-]+/[A-Za-z0-9_\-.]+$")
-    kind: str = Field(description="A registered check kind (evalgate.checks): min, min_coverage, max_drop_vs_base, ...")
+    kind: CheckKindName = Field(description="A registered check kind (evalgate.checks): min, min_coverage, max_drop_vs_base, ...")
     threshold: float | None = Field(None, description="min: the floor on the candidate; min_coverage: the share of items.")
     margin: float | None = Field(
         None,
@@ -238,17 +253,6 @@ class GateCheck(StrictModel):
     decide_on: Literal["lower_bound", "point"] = Field(
         "lower_bound", description="min: decide on the CI's lower bound (default) or on the point estimate."
     )
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, value: str) -> str:
-        from evalgate.checks import get_check  # dvc: validation only
-
-        try:
-            get_check(value)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
-        return value
 
     @model_validator(mode="after")
     def _needs(self) -> GateCheck:

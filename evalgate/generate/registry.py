@@ -20,11 +20,12 @@ An unknown provider is an error naming the close matches.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from evalgate.names import lookup
 
 if TYPE_CHECKING:
     from evalgate.config import Params
@@ -78,12 +79,7 @@ def provider(
 
 def get_provider(name: str) -> Provider:
     _load_builtins()
-    found = PROVIDERS.get(name)
-    if found is None:
-        close = difflib.get_close_matches(name, list(PROVIDERS), n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise KeyError(f"unknown provider {name!r}{hint} (known: {', '.join(sorted(PROVIDERS))})")
-    return found
+    return lookup(PROVIDERS, name, "provider")
 
 
 def make_backend(name: str, ctx: ProviderContext, *, needs: set[str] = frozenset()) -> Backend:  # type: ignore[assignment]
