@@ -43,7 +43,7 @@ def run_export(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         load_tokenizer(ref).save_pretrained(str(tmp))
         meta = {
             "schema_version": SCHEMA_VERSION,
-            "kind": "evalgate.stages.export.meta",
+            "kind": "evalgate.export.meta",
             "adapter_sha256": adapter_sha256(adapter),
             "base_model": {"spec": ref.spec, "sha256": base_model_sha256(ref)},
             "dtype": params.export.dtype,

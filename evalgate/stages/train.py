@@ -449,7 +449,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     }
     meta = {
         "schema_version": SCHEMA_VERSION,
-        "kind": "evalgate.stages.train.meta",
+        "kind": "evalgate.train.meta",
         "adapter_sha256": adapter_hash,
         "adapter_dir": train.output_dir,
         "dataset_sha256": data.dataset_sha256,
