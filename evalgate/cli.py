@@ -90,9 +90,8 @@ def prepare(
     ),
 ) -> None:
     """Validate, normalise, de-duplicate and split the training data; write a hashed manifest."""
-    from evalgate.artifacts import write_json_atomic
     from evalgate.config import load_params
-    from evalgate.contract import SCHEMA_VERSION
+    from evalgate.contract import SCHEMA_VERSION, PrepareMetrics, write_artifact
     from evalgate.stages.prepare import run_prepare
     from evalgate.ui import console
 
@@ -100,10 +99,7 @@ def prepare(
     result = run_prepare(cfg)
     m = result.manifest
     counts = m["counts"]
-    write_json_atomic(
-        metrics,
-        {"schema_version": SCHEMA_VERSION, "dataset_sha256": m["dataset_sha256"], "prepare": counts},
-    )
+    write_artifact(metrics, PrepareMetrics, {"schema_version": SCHEMA_VERSION, "dataset_sha256": m["dataset_sha256"], "prepare": counts})
     for problem in result.problems:
         console.print(f"skipped {problem}", markup=False)
     console.print(

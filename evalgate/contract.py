@@ -153,6 +153,69 @@ class StageMetrics(_Open):
     provenance: StageProvenance
 
 
+# ------------------------------------------------------------------------- prepare, train
+
+
+class PreparedFile(_Model):
+    sha256: str
+    records: int
+
+
+class PrepareManifest(_Open):
+    """data/prepared/manifest.json: the dataset's hash and the files behind it."""
+
+    schema_version: Literal[1]
+    kind: Literal["evalgate.prepare.manifest"]
+    dataset_sha256: str
+    files: dict[str, PreparedFile]
+    counts: dict[str, int]
+
+
+class PrepareMetrics(_Model):
+    """metrics/prepare.json."""
+
+    schema_version: Literal[1]
+    dataset_sha256: str
+    prepare: dict[str, int]
+
+
+class TrainMetrics(_Open):
+    """metrics/train.json: what the training did, and which trainer path ran."""
+
+    schema_version: Literal[1]
+    train_loss: float
+    steps: int
+    epochs: float
+    trainer_path: Literal["cached_lower_layers", "full_forward"]
+    adapter_sha256: str
+
+
+class TrainMeta(_Open):
+    """models/train_meta.json: the adapter's provenance (data, base, hyperparameters)."""
+
+    schema_version: Literal[1]
+    kind: Literal["evalgate.train.meta"]
+    adapter_sha256: str
+    adapter_dir: str
+    dataset_sha256: str
+    base_model: dict[str, Any]
+
+
+def read_manifest(path: Path) -> PrepareManifest:
+    rerun = "re-run `evalgate prepare`"
+    if not path.is_file():
+        raise InputError(f"{path}: not found; run `evalgate prepare` first")
+    return parse(PrepareManifest, read_json(path, rewrite=rerun), path, rewrite=rerun)
+
+
+def read_train_meta(path: Path) -> TrainMeta | None:
+    """The adapter's training record, None when there is none (an adapter trained elsewhere)."""
+    if not path.is_file():
+        return None
+    rerun = "re-run `evalgate train` (or `dvc repro`)"
+    return parse(TrainMeta, read_json(path, rewrite=rerun), path, rewrite=rerun)
+
+
 # ----------------------------------------------------------------------------- gate, promote
 
 

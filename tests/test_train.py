@@ -188,6 +188,7 @@ def test_labels_cover_exactly_the_assistant_turns(tiny_model_dir):
         ("lora_layers", "train.lora.layers: [7] out of range; this model has layers 0..1"),
         ("tampered", "data/prepared/train.jsonl: sha256 does not match data/prepared/manifest.json; the prepared data was changed by hand, re-run `evalgate prepare`"),
         ("missing", "data/prepared/manifest.json: not found; run `evalgate prepare` first"),
+        ("bad_manifest", "data/prepared/manifest.json: field files.train.jsonl.sha256: Field required; re-run `evalgate prepare`"),
         ("empty", "data/prepared/train.jsonl: the prepared training set is empty; add data to train on"),
         ("missing_model", "model.base: GGUF file nowhere/model.gguf does not exist"),
         ("bad_gguf", "model.base: cannot read the tokenizer of GGUF file bad.gguf:"),
@@ -208,6 +209,10 @@ def test_bad_input_is_one_line_exit_2_and_nothing_in_models(trained_project, run
             fh.write(json.dumps(chat("extra", "row", id="x")) + "\n")
     elif change == "missing":
         (prepared / "manifest.json").unlink()
+    elif change == "bad_manifest":
+        manifest = trained_project.manifest()
+        del manifest["files"]["train.jsonl"]["sha256"]
+        (prepared / "manifest.json").write_text(json.dumps(manifest))
     elif change == "empty":
         (prepared / "train.jsonl").write_text("")
         manifest = trained_project.manifest()

@@ -8,7 +8,6 @@ reused across data commits and a killed run resumes with only what is missing.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,15 @@ from evalgate.artifacts import (
     write_bytes_atomic,
 )
 from evalgate.config import EvaluateParams, Params, cache_dir
-from evalgate.contract import SCHEMA_VERSION, ScoreRow, StageMetrics, write_artifact, write_rows
+from evalgate.contract import (
+    PATHS,
+    SCHEMA_VERSION,
+    ScoreRow,
+    StageMetrics,
+    read_train_meta,
+    write_artifact,
+    write_rows,
+)
 from evalgate.errors import InputError
 from evalgate.generate import Backend, Generation, PredictionCache, Request
 from evalgate.git import git_commit
@@ -74,14 +81,13 @@ def check_adapter(root: Path, ev: EvaluateParams, ref: BaseModelRef, base_hash: 
             f"evaluate.adapter: {adapter_dir} was trained on '{base}', but model.base is '{ref.spec}'; "
             "retrain or point model.base at the adapter's base"
         )
-    meta_path = root / "models" / "train_meta.json"
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("adapter_dir") == ev.adapter and meta.get("base_model", {}).get("sha256") not in (None, base_hash):
-            raise InputError(
-                f"{meta_path}: the adapter was trained on base weights with a different sha256 than "
-                f"{ref.spec} has now; retrain with `dvc repro`"
-            )
+    meta_path = root / PATHS["train.meta"]
+    meta = read_train_meta(meta_path)
+    if meta is not None and meta.adapter_dir == ev.adapter and meta.base_model.get("sha256") not in (None, base_hash):
+        raise InputError(
+            f"{meta_path}: the adapter was trained on base weights with a different sha256 than "
+            f"{ref.spec} has now; retrain with `dvc repro`"
+        )
     return adapter_dir, adapter_sha256(adapter_dir)
 
 
@@ -300,7 +306,5 @@ def warn_truncation(generation: dict[str, Any], share: float) -> None:
 
 
 def _dataset_sha(root: Path) -> str | None:
-    meta = root / "models" / "train_meta.json"
-    if meta.is_file():
-        return json.loads(meta.read_text()).get("dataset_sha256")
-    return None
+    meta = read_train_meta(root / PATHS["train.meta"])
+    return meta.dataset_sha256 if meta is not None else None

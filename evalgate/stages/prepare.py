@@ -23,10 +23,9 @@ from evalgate.artifacts import (
     sha256_file,
     sha256_json,
     write_bytes_atomic,
-    write_json_atomic,
 )
 from evalgate.config import Params, PrepareParams
-from evalgate.contract import SCHEMA_VERSION
+from evalgate.contract import SCHEMA_VERSION, PrepareManifest, write_artifact
 from evalgate.data import dedup
 from evalgate.data.minhash import NearDuplicateIndex, Sketcher
 from evalgate.data.records import Problem, Record, read_file
@@ -368,5 +367,5 @@ def run_prepare(params: Params, root: Path = Path(".")) -> PrepareResult:
     }
     for name, data in blobs.items():
         write_bytes_atomic(out_dir / name, data)
-    write_json_atomic(out_dir / MANIFEST, manifest)
+    write_artifact(out_dir / MANIFEST, PrepareManifest, manifest)
     return PrepareResult(out_dir, manifest, problems)

@@ -10,7 +10,6 @@ positions are projected through the LM head (`evalgate.training.sft`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import resource
@@ -26,11 +25,10 @@ from evalgate.artifacts import (
     package_versions,
     sha256_file,
     sha256_json,
-    write_json_atomic,
     write_text_atomic,
 )
 from evalgate.config import Params, TrainParams, cache_dir
-from evalgate.contract import SCHEMA_VERSION
+from evalgate.contract import SCHEMA_VERSION, TrainMeta, TrainMetrics, read_manifest, write_artifact
 from evalgate.errors import InputError
 from evalgate.git import git_commit
 from evalgate.loading import Placement, load_base_model, resolve_placement
@@ -57,18 +55,12 @@ class PreparedData:
 def load_prepared(prepared_dir: Path, train: TrainParams) -> PreparedData:
     """Read train/val, refusing data that does not match its manifest."""
     manifest_path = prepared_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise InputError(f"{manifest_path}: not found; run `evalgate prepare` first")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        files = manifest["files"]
-    except (ValueError, KeyError):
-        raise InputError(f"{manifest_path}: not a prepare manifest; re-run `evalgate prepare`") from None
+    manifest = read_manifest(manifest_path)
     for name in ("train.jsonl", "val.jsonl"):
         path = prepared_dir / name
         if not path.is_file():
             raise InputError(f"{path}: not found; re-run `evalgate prepare`")
-        if sha256_file(path) != files.get(name, {}).get("sha256"):
+        if name not in manifest.files or sha256_file(path) != manifest.files[name].sha256:
             raise InputError(
                 f"{path}: sha256 does not match {manifest_path}; the prepared data was changed by hand, "
                 "re-run `evalgate prepare`"
@@ -77,7 +69,7 @@ def load_prepared(prepared_dir: Path, train: TrainParams) -> PreparedData:
     if not rows:
         raise InputError(f"{prepared_dir / 'train.jsonl'}: the prepared training set is empty; add data to train on")
     val = read_prepared(prepared_dir / "val.jsonl")
-    return PreparedData(rows, val, manifest["dataset_sha256"])
+    return PreparedData(rows, val, manifest.dataset_sha256)
 
 
 def linear_module_names(model: Any) -> list[str]:
@@ -470,8 +462,8 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         "evalgate_version": __version__,
         "packages": package_versions(PACKAGES),
     }
-    write_json_atomic(root / META_PATH, meta)
-    write_json_atomic(root / METRICS_PATH, metrics)
+    write_artifact(root / META_PATH, TrainMeta, meta)
+    write_artifact(root / METRICS_PATH, TrainMetrics, metrics)
     write_text_atomic(root / TRAIN_PLOT, _csv(history.train, "train_loss"))
     write_text_atomic(root / VAL_PLOT, _csv(history.val, "val_loss"))
     return meta
