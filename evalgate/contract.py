@@ -406,12 +406,6 @@ def golden_sets(stage: ScoredStage) -> dict[str, str]:
     return {t: i.golden_set_sha256 for t, i in stage.typed.provenance.tasks.items() if i.golden_set_sha256}
 
 
-def read_gate_report(path: Path) -> GateReport:
-    rerun = "rerun `evalgate gate`"
-    raw = read_json(path, rewrite="run `evalgate gate` (or `dvc repro`) to record a verdict" if not path.is_file() else rerun)
-    return parse(GateReport, raw, path, rewrite=rerun)
-
-
 def read_promoted(path: Path) -> PromotionRecord | None:
     """The promoted run, migrated from an older schema version when it is one; None when there is none."""
     if not path.is_file():
