@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from evalgate.yamlconf import StrictModel, load_model
+from evalgate.errors import ConfigError
+from evalgate.yamlconf import StrictModel, load_model, read_yaml
 
 DEFAULT_PARAMS = Path("params.yaml")
 InputFormat = Literal["auto", "alpaca", "chat", "prompt_completion"]
@@ -325,6 +326,13 @@ class ReportParams(StrictModel):
 
 
 class Params(StrictModel):
+    plugins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Python modules imported before the rest of this file is validated: your own gate check "
+            "kinds (@check), providers (@provider) or scorers (@scorer). Relative to this file's folder."
+        ),
+    )
     model: ModelParams = ModelParams()
     tasks_dir: str = "tasks"
     prepare: PrepareParams
@@ -343,7 +351,33 @@ class Params(StrictModel):
 
 
 def load_params(path: Path = DEFAULT_PARAMS) -> Params:
+    import_plugins(path)
     return load_model(path, Params)
+
+
+def import_plugins(path: Path) -> None:
+    """Import the modules the params file lists under `plugins:` (their registrations run), with
+    the file's folder on the import path; a module that fails to import is a ConfigError."""
+    import importlib
+    import sys
+
+    if not path.is_file():
+        return
+    data, lines = read_yaml(path)
+    plugins = data.get("plugins") if isinstance(data, dict) else None
+    if not isinstance(plugins, list):
+        return
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    for i, name in enumerate(plugins):
+        if not isinstance(name, str):
+            continue  # validation names it
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # the user's module: any failure is theirs to fix
+            line = lines.get(("plugins", i), 1)
+            raise ConfigError(f"{path}:{line}: plugins[{i}]: cannot import {name!r}: {type(exc).__name__}: {exc}") from None
 
 
 def cache_dir() -> Path:

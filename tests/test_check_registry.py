@@ -99,3 +99,38 @@ def test_checks_command_lists_every_kind(run_cli, median_kind):
     assert result.exit_code == 0
     for name in ("min", "min_coverage", "max_drop_vs_base", "max_drop_vs_promoted", "min_gain_vs_base", median_kind):
         assert any(line.startswith(name + " ") for line in result.output.splitlines()), name
+
+
+def test_a_kind_from_a_plugins_module_named_in_params(project, run_cli, monkeypatch):
+    """The way a team adds a kind without touching evalgate: a module next to params.yaml,
+    listed under `plugins:`; evalgate imports it before validating the checks."""
+    import sys
+
+    from evalgate.checks import CHECKS
+
+    (project.root / "team_checks.py").write_text(
+        "from evalgate.checks import CheckResult, check\n\n"
+        "@check('max_candidate_mean', needs='threshold')\n"
+        "def max_candidate_mean(c):\n"
+        "    '''The candidate's mean is at most `threshold` (e.g. a refusal rate).'''\n"
+        "    est = float(c.pairs.cand.mean())\n"
+        "    ok = est <= c.check.threshold\n"
+        "    return CheckResult('pass' if ok else 'fail', f'{c.check.target}: mean {est:.3f}', est, None, c.check.threshold, tested=False)\n"
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        write_run(project.root, make_tasks(30, regress=False))
+        project.params["plugins"] = ["team_checks"]
+        project.params["gate"] = {"checks": [{"target": "qa/contains", "kind": "max_candidate_mean", "threshold": 1.0}]}
+        project.write_params()
+        result = run_cli("gate")
+        assert result.exit_code == 0, result.output
+        check = json.loads((project.root / "reports" / "gate.json").read_text())["checks"][0]
+        assert check["kind"] == "max_candidate_mean" and check["verdict"] == "pass"
+        project.params["plugins"] = ["no_such_module"]
+        project.write_params()
+        result = run_cli("gate")
+        assert result.exit_code == 2 and "plugins[0]: cannot import 'no_such_module'" in result.stderr
+    finally:
+        CHECKS.pop("max_candidate_mean", None)
+        sys.modules.pop("team_checks", None)
