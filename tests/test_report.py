@@ -203,13 +203,21 @@ def test_summary_lists_failing_checks_first_with_a_delta_table(run, run_cli):
     assert "**Flips**" in md and "qa/exact_match 8 worse / 0 better" in md
 
 
+def test_a_malformed_training_record_is_a_note_not_a_number(run, run_cli):
+    project = run()
+    (project.root / "metrics" / "train.json").write_text(json.dumps({"schema_version": 1, "steps": "many"}))
+    result = run_cli("report")
+    assert result.exit_code == 0
+    assert "metrics/train.json: field train_loss: Field required" in result.stderr
+
+
 def test_dvc_metrics_and_plots_are_flat_numbers(run, run_cli):
     project = run()
     (project.root / "metrics" / "prepare.json").write_text(
         json.dumps({"schema_version": 1, "dataset_sha256": "d" * 64, "prepare": {"read": 12, "kept": 10, "leakage": 1}})
     )
     (project.root / "metrics" / "train.json").write_text(
-        json.dumps({"schema_version": 1, "train_loss": 2.5, "steps": 32, "early_stopped": False, "adapter_sha256": "a" * 64})
+        json.dumps({"schema_version": 1, "train_loss": 2.5, "steps": 32, "epochs": 1.0, "trainer_path": "full_forward", "early_stopped": False, "adapter_sha256": "a" * 64})
     )
     assert run_cli("report").exit_code == 0
     files = report_files(project.root)
@@ -222,7 +230,7 @@ def test_dvc_metrics_and_plots_are_flat_numbers(run, run_cli):
     assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in leaves(flat))
     assert flat["gate"] == {"passed": 0, "checks": 3, "checks_failed": 1, "checks_skipped": 1}
     assert flat["data"] == {"read": 12, "kept": 10, "leakage": 1}
-    assert flat["train"] == {"train_loss": 2.5, "steps": 32}
+    assert flat["train"] == {"train_loss": 2.5, "steps": 32, "epochs": 1.0}
     em = flat["tasks"]["qa"]["exact_match"]
     assert em["delta"] == pytest.approx(-0.2) and em["ci_low"] < -0.2 < em["ci_high"] < 0 and em["n"] == 40
     with open(files["deltas"], newline="") as fh:
@@ -366,7 +374,8 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
     (project.root / "plots" / "train_loss.csv").write_text("step,train_loss\n1,2.5\n5,2.0\n10,1.7\n")
     (project.root / "plots" / "val_loss.csv").write_text("step,val_loss\n5,2.1\n10,1.9\n")
     (project.root / "metrics" / "train.json").write_text(json.dumps({
-        "schema_version": 1, "steps": 1024, "trainer_path": "cached_lower_layers", "frozen_layers": 26,
+        "schema_version": 1, "steps": 1024, "epochs": 4.0, "train_loss": 0.56, "adapter_sha256": "a" * 64,
+        "trainer_path": "cached_lower_layers", "frozen_layers": 26,
         "phase_seconds": {"load_s": 2.1, "lower_layers_s": 46.3, "train_s": 296.0, "save_s": 0.1},
     }))
     assert run_cli("report").exit_code == 0
@@ -559,7 +568,7 @@ def test_report_is_readable_on_a_phone_sized_screen(run, run_cli, browser):
     prepared = project.root / "data" / "prepared"
     prepared.mkdir(parents=True)
     (prepared / "manifest.json").write_text(json.dumps({
-        "schema_version": 1, "dataset_sha256": "5f9ab8bce2e3" + "0" * 52, "counts": {"read": 10, "kept": 10},
+        "schema_version": 1, "kind": "evalgate.prepare.manifest", "dataset_sha256": "5f9ab8bce2e3" + "0" * 52, "counts": {"read": 10, "kept": 10},
         "files": {"train.jsonl": {"sha256": "e" * 64, "records": 9}}, "removals": [],
     }))
     assert run_cli("report").exit_code == 0

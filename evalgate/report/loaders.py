@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from evalgate.artifacts import sha256_file
 from evalgate.config import GateCheck, Params
-from evalgate.contract import PATHS
+from evalgate.contract import PATHS, PrepareManifest, PrepareMetrics, TrainMeta, TrainMetrics, parse
 from evalgate.errors import EvalgateError, InputError
 from evalgate.stages.gate import Source, load_source, read_verdict
 
@@ -80,8 +82,9 @@ class Inputs:
         self.files[self.rel(path)] = sha256_file(path)
 
 
-def _json(inputs: Inputs, path: Path, panel: str) -> dict[str, Any] | None:
-    """An optional JSON input: None (and a note) when absent or unreadable."""
+def _json(inputs: Inputs, path: Path, panel: str, model: type[BaseModel] | None = None) -> dict[str, Any] | None:
+    """An optional JSON input: None (and a note) when absent, unreadable, or not the contract's
+    `model` (evalgate.contract) when one is given."""
     if not path.is_file():
         return None
     try:
@@ -92,6 +95,12 @@ def _json(inputs: Inputs, path: Path, panel: str) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         inputs.note(panel, f"{inputs.rel(path)} is not a JSON object; not shown")
         return None
+    if model is not None:
+        try:
+            parse(model, data, path, rewrite="not shown")
+        except InputError as exc:
+            inputs.note(panel, str(exc).replace(str(path), inputs.rel(path)))
+            return None
     inputs.record(path)
     return data
 
@@ -237,8 +246,8 @@ def _load_stage_panels(inputs: Inputs) -> None:
 
 def _load_training(inputs: Inputs) -> None:
     root = inputs.root
-    inputs.train_metrics = _json(inputs, root / "metrics" / "train.json", "training")
-    inputs.train_meta = _json(inputs, root / "models" / "train_meta.json", "training")
+    inputs.train_metrics = _json(inputs, root / PATHS["train.metrics"], "training", TrainMetrics)
+    inputs.train_meta = _json(inputs, root / PATHS["train.meta"], "training", TrainMeta)
     for name, path in (("train loss", root / "plots" / "train_loss.csv"), ("validation loss", root / "plots" / "val_loss.csv")):
         if not path.is_file():
             continue
@@ -255,8 +264,8 @@ def _load_training(inputs: Inputs) -> None:
 
 def _load_data(inputs: Inputs) -> None:
     prepared = inputs.root / inputs.params.prepare.output_dir
-    inputs.manifest = _json(inputs, prepared / "manifest.json", "data")
-    inputs.prepare_metrics = _json(inputs, inputs.root / "metrics" / "prepare.json", "data")
+    inputs.manifest = _json(inputs, prepared / "manifest.json", "data", PrepareManifest)
+    inputs.prepare_metrics = _json(inputs, inputs.root / PATHS["prepare.metrics"], "data", PrepareMetrics)
     rejects = prepared / "rejects.jsonl"
     if rejects.is_file():
         inputs.record(rejects)
