@@ -57,8 +57,9 @@ def baseline_worker(root: Path, trl_defaults: bool) -> dict:
 
     from evalgate.config import load_params
     from evalgate.models import load_tokenizer, model_dir, resolve_base
-    from evalgate.stages.train import linear_module_names, load_prepared
+    from evalgate.stages.train import load_prepared
     from evalgate.training.data import encode_records
+    from evalgate.training.lora import linear_module_names
 
     os.chdir(root)
     params = load_params(Path("params.yaml"))

@@ -52,9 +52,12 @@ def test_only_lora_weights_change_and_base_stays_bit_identical(trained_project, 
     from evalgate.config import load_params
     from evalgate.loading import load_base_model, resolve_placement
     from evalgate.models import load_tokenizer, resolve_base
-    from evalgate.stages.train import _dataset, attach_lora, load_prepared, sft_config
+    from evalgate.stages.train import load_prepared
     from evalgate.training.data import encode_records
+    from evalgate.training.lora import attach_lora
     from evalgate.training.sft import EvalgateSFTTrainer
+    from evalgate.training.trainer import dataset as _dataset
+    from evalgate.training.trainer import sft_config
 
     params = load_params(Path("params.yaml"))
     ref = resolve_base(params.model.base)
@@ -138,9 +141,12 @@ def test_lean_cpu_loss_equals_trl_loss(trained_project):
     from evalgate.config import load_params
     from evalgate.loading import load_base_model, resolve_placement
     from evalgate.models import load_tokenizer, resolve_base
-    from evalgate.stages.train import _dataset, attach_lora, load_prepared, sft_config
+    from evalgate.stages.train import load_prepared
     from evalgate.training.data import encode_records
+    from evalgate.training.lora import attach_lora
     from evalgate.training.sft import EvalgateSFTTrainer
+    from evalgate.training.trainer import dataset as _dataset
+    from evalgate.training.trainer import sft_config
 
     params = load_params(Path("params.yaml"))
     ref = resolve_base(params.model.base)
@@ -262,7 +268,7 @@ def test_export_without_adapter_is_a_clean_error(trained_project, run_cli):
 
 
 def test_overfitting_warning_when_train_loss_is_tiny_and_val_loss_stalls(capsys):
-    from evalgate.stages.train import _History
+    from evalgate.training.trainer import History as _History
 
     history = _History(threshold=0.1)
     for step, logs in [(1, {"loss": 0.5}), (2, {"eval_loss": 1.0}), (3, {"loss": 0.05}), (4, {"eval_loss": 1.2})]:

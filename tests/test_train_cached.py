@@ -48,8 +48,9 @@ def _setup(params_path: Path):
     from evalgate.config import load_params
     from evalgate.loading import load_base_model, resolve_placement
     from evalgate.models import load_tokenizer, resolve_base
-    from evalgate.stages.train import attach_lora, load_prepared
+    from evalgate.stages.train import load_prepared
     from evalgate.training.data import encode_records
+    from evalgate.training.lora import attach_lora
 
     params = load_params(params_path)
     ref = resolve_base(params.model.base)

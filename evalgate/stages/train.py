@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 import shutil
 import time
 from dataclasses import dataclass
@@ -31,9 +30,11 @@ from evalgate.config import Params, TrainParams, cache_dir
 from evalgate.contract import SCHEMA_VERSION, TrainMeta, TrainMetrics, read_manifest, write_artifact
 from evalgate.errors import InputError
 from evalgate.git import git_commit
-from evalgate.loading import Placement, load_base_model, resolve_placement
-from evalgate.models import BaseModelRef, base_model_sha256, load_tokenizer, model_dir, resolve_base
+from evalgate.loading import load_base_model, resolve_placement
+from evalgate.models import base_model_sha256, load_tokenizer, resolve_base
 from evalgate.training.data import Encoded, encode_records, read_prepared, subset
+from evalgate.training.lora import attach_lora, check_lora_before_loading, frozen_floor
+from evalgate.training.trainer import History, TimeBudget, dataset, peak_memory_mb, sft_config
 from evalgate.training.trunk import LowerStates
 from evalgate.trunk import TrunkStore
 from evalgate.ui import info, warn
@@ -70,215 +71,6 @@ def load_prepared(prepared_dir: Path, train: TrainParams) -> PreparedData:
         raise InputError(f"{prepared_dir / 'train.jsonl'}: the prepared training set is empty; add data to train on")
     val = read_prepared(prepared_dir / "val.jsonl")
     return PreparedData(rows, val, manifest.dataset_sha256)
-
-
-def linear_module_names(model: Any) -> list[str]:
-    """Leaf names of the linear layers LoRA can target (what `target_modules` may name)."""
-    import torch
-
-    names = set()
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt"):
-            names.add(name.rsplit(".", 1)[-1])
-    output = model.get_output_embeddings()
-    for name, module in model.named_modules():
-        if module is output:
-            names.discard(name.rsplit(".", 1)[-1])
-    return sorted(names)
-
-
-def check_lora(model: Any, train: TrainParams) -> list[str]:
-    """Validate the LoRA settings against a model (a meta-device copy is enough); return its linear names."""
-    available = linear_module_names(model)
-    if train.lora.target_modules != "all-linear":
-        unknown = [m for m in train.lora.target_modules if m not in available]
-        if unknown:
-            raise InputError(
-                f"train.lora.target_modules: {', '.join(unknown)} not in this model; its linear modules are: "
-                f"{', '.join(available)} (or use all-linear)"
-            )
-    text_config = model.config.get_text_config()
-    n_layers = getattr(text_config, "num_hidden_layers", None)
-    if train.lora.layers is not None and n_layers is not None:
-        bad = [i for i in train.lora.layers if not 0 <= i < n_layers]
-        if bad:
-            raise InputError(f"train.lora.layers: {bad} out of range; this model has layers 0..{n_layers - 1}")
-    if train.lora.r > text_config.hidden_size:
-        raise InputError(
-            f"train.lora.r: {train.lora.r} is larger than the model's hidden size "
-            f"{text_config.hidden_size}; use a smaller rank"
-        )
-    return available
-
-
-def check_lora_before_loading(ref: BaseModelRef, train: TrainParams) -> None:
-    """Fail on LoRA settings that do not fit the model before spending time loading weights."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.from_pretrained(str(model_dir(ref)))
-    with torch.device("meta"):
-        skeleton = AutoModelForCausalLM.from_config(config)
-    check_lora(skeleton, train)
-
-
-def attach_lora(model: Any, train: TrainParams, quantized: bool) -> Any:
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    available = check_lora(model, train)
-    if quantized:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train.gradient_checkpointing)
-    targets = train.lora.target_modules
-    if targets == "all-linear" and train.lora.layers is not None:
-        targets = available  # PEFT takes a layer subset only with explicit module names
-    config = LoraConfig(
-        r=train.lora.r,
-        lora_alpha=train.lora.alpha,
-        lora_dropout=train.lora.dropout,
-        target_modules=targets,
-        layers_to_transform=train.lora.layers,
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, config)
-
-
-def _dataset(enc: Encoded, first_row: int | None = None) -> Any:
-    """The records as a datasets.Dataset; with `first_row`, each also carries its index into the
-    cached lower-layer states (`row`)."""
-    from datasets import Dataset
-
-    columns: dict[str, Any] = {"input_ids": enc.input_ids, "labels": enc.labels}
-    if first_row is not None:
-        columns["row"] = list(range(first_row, first_row + len(enc.input_ids)))
-    return Dataset.from_dict(columns)
-
-
-def frozen_floor(train: TrainParams, placement: Placement, model: Any) -> int:
-    """The lowest adapted layer when the layers below it are to be computed once and cached;
-    0 to run the whole model at every step."""
-    from evalgate.trunk import adapter_floor
-
-    if train.frozen_layers == "recomputed" or train.packing:
-        return 0
-    if train.frozen_layers == "auto" and (not placement.device.startswith("cpu") or "LOCAL_RANK" in os.environ):
-        return 0  # on GPUs the lower layers cost little; under DDP each rank sees other records
-    return adapter_floor(model)
-
-
-def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eval: bool, cached: bool = False) -> Any:
-    from trl import SFTConfig
-
-    on_cuda = placement.device.startswith("cuda")
-    eval_kwargs: dict[str, Any] = {"eval_strategy": "no", "save_strategy": "no"}
-    if has_eval:
-        eval_kwargs = {
-            "eval_strategy": "steps",
-            "eval_steps": train.eval_steps,
-            "per_device_eval_batch_size": train.batch_size,
-            "save_strategy": "steps",
-            "save_steps": train.eval_steps,
-            "save_total_limit": 2,
-            "save_only_model": True,
-            "load_best_model_at_end": train.early_stopping_patience is not None,
-            "metric_for_best_model": "eval_loss",
-            "greater_is_better": False,
-        }
-    return SFTConfig(
-        output_dir=str(work_dir),
-        # TRL defaults both to True; on a CPU they cost ~10x per step (see module docstring).
-        bf16=on_cuda and placement.dtype_name == "bfloat16",
-        fp16=on_cuda and placement.dtype_name == "float16",
-        gradient_checkpointing=train.gradient_checkpointing,
-        use_cpu=placement.device == "cpu",
-        learning_rate=train.learning_rate,
-        lr_scheduler_type=train.lr_scheduler,
-        warmup_steps=train.warmup_ratio,  # a float below 1 is a ratio of the total steps
-        weight_decay=train.weight_decay,
-        num_train_epochs=train.epochs,
-        max_steps=train.max_steps if train.max_steps is not None else -1,
-        per_device_train_batch_size=train.batch_size,
-        gradient_accumulation_steps=train.grad_accum,
-        max_length=train.max_length,
-        packing=train.packing,
-        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
-        seed=train.seed,
-        data_seed=train.seed,
-        logging_steps=train.logging_steps,
-        logging_first_step=True,
-        report_to="none",
-        disable_tqdm=bool(os.environ.get("EVALGATE_NO_PROGRESS")),
-        dataloader_num_workers=0,
-        optim="adamw_torch",
-        include_num_input_tokens_seen="non_padding",
-        # Cached lower-layer states are looked up by each record's `row`, which must survive.
-        remove_unused_columns=not cached,
-        **eval_kwargs,
-    )
-
-
-class _TimeBudget:
-    """Stops training at the first optimisation step past `train.max_minutes`."""
-
-    def __init__(self, minutes: float | None):
-        from transformers import TrainerCallback
-
-        budget = self
-
-        class Callback(TrainerCallback):  # type: ignore[misc]
-            def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                budget.start = time.perf_counter()
-
-            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                if budget.seconds is not None and time.perf_counter() - budget.start > budget.seconds:
-                    budget.hit = True
-                    control.should_training_stop = True
-
-        self.callback = Callback()
-        self.seconds = minutes * 60 if minutes is not None else None
-        self.start = time.perf_counter()
-        self.hit = False
-
-
-class _History:
-    """Collects loss curves and warns on overfitting (train loss tiny while val loss stalls)."""
-
-    def __init__(self, threshold: float):
-        from transformers import TrainerCallback
-
-        history = self
-
-        class Callback(TrainerCallback):  # type: ignore[misc]
-            def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
-                history.on_log(state.global_step, logs or {})
-
-        self.callback = Callback()
-        self.threshold = threshold
-        self.train: list[tuple[int, float]] = []
-        self.val: list[tuple[int, float]] = []
-        self.overfitting = False
-
-    def on_log(self, step: int, logs: dict[str, float]) -> None:
-        if "loss" in logs:
-            self.train.append((step, float(logs["loss"])))
-        if "eval_loss" in logs:
-            val = float(logs["eval_loss"])
-            stalled = bool(self.val) and val >= min(v for _, v in self.val)
-            self.val.append((step, val))
-            if stalled and self.train and self.train[-1][1] < self.threshold and not self.overfitting:
-                self.overfitting = True
-                warn(
-                    f"possible overfitting at step {step}: training loss {self.train[-1][1]:.3f} is below "
-                    f"{self.threshold} while validation loss {val:.3f} is not improving; "
-                    "consider fewer epochs, a lower learning rate or more data"
-                )
-
-
-def _peak_memory_mb(placement: Placement) -> float:
-    if placement.device.startswith("cuda"):
-        import torch
-
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _csv(rows: list[tuple[int, float]], name: str) -> str:
@@ -347,8 +139,8 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
             f"({lower.tokens:,} tokens, {lower.seconds:.0f} s), {lower.reused:,} reused from the cache; "
             f"training layers {floor}+ on them"
         )
-    history = _History(train.overfit_train_loss)
-    budget = _TimeBudget(train.max_minutes)
+    history = History(train.overfit_train_loss)
+    budget = TimeBudget(train.max_minutes)
     callbacks = [history.callback, budget.callback, *(callbacks or [])]
     if has_eval and train.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
@@ -368,8 +160,8 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         trainer = EvalgateSFTTrainer(
             model=model,
             args=sft_config(train, placement, work_dir, has_eval, cached=lower is not None),
-            train_dataset=_dataset(train_enc, 0 if lower is not None else None),
-            eval_dataset=_dataset(val_enc, n_train if lower is not None else None) if has_eval else None,
+            train_dataset=dataset(train_enc, 0 if lower is not None else None),
+            eval_dataset=dataset(val_enc, n_train if lower is not None else None) if has_eval else None,
             processing_class=tokenizer,
             callbacks=callbacks,
             **extra,
@@ -423,7 +215,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         "tokens_seen": tokens_seen,
         "tokens_per_second": round(tokens_seen / wall, 2) if wall > 0 else None,
         "wall_seconds": round(wall, 2),
-        "peak_memory_mb": round(_peak_memory_mb(placement), 1),
+        "peak_memory_mb": round(peak_memory_mb(placement), 1),
         "early_stopped": bool(has_eval and not budget.hit and trainer.state.global_step < trainer.state.max_steps),
         "stopped_by_time_budget": budget.hit,
         # Which trainer path ran: the frozen lower layers computed once and cached, or the whole

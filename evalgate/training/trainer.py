@@ -1,0 +1,142 @@
+"""TRL's SFTTrainer set up for the train stage: the datasets it reads, its configuration for the
+device at hand, the time budget and the loss history (with the overfitting warning)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+from evalgate.config import TrainParams
+from evalgate.loading import Placement
+from evalgate.training.data import Encoded
+from evalgate.ui import warn
+
+
+def dataset(enc: Encoded, first_row: int | None = None) -> Any:
+    """The records as a datasets.Dataset; with `first_row`, each also carries its index into the
+    cached lower-layer states (`row`)."""
+    from datasets import Dataset
+
+    columns: dict[str, Any] = {"input_ids": enc.input_ids, "labels": enc.labels}
+    if first_row is not None:
+        columns["row"] = list(range(first_row, first_row + len(enc.input_ids)))
+    return Dataset.from_dict(columns)
+
+
+def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eval: bool, cached: bool = False) -> Any:
+    from trl import SFTConfig
+
+    on_cuda = placement.device.startswith("cuda")
+    eval_kwargs: dict[str, Any] = {"eval_strategy": "no", "save_strategy": "no"}
+    if has_eval:
+        eval_kwargs = {
+            "eval_strategy": "steps",
+            "eval_steps": train.eval_steps,
+            "per_device_eval_batch_size": train.batch_size,
+            "save_strategy": "steps",
+            "save_steps": train.eval_steps,
+            "save_total_limit": 2,
+            "save_only_model": True,
+            "load_best_model_at_end": train.early_stopping_patience is not None,
+            "metric_for_best_model": "eval_loss",
+            "greater_is_better": False,
+        }
+    return SFTConfig(
+        output_dir=str(work_dir),
+        # TRL defaults both to True; on a CPU they cost ~10x per step (see module docstring).
+        bf16=on_cuda and placement.dtype_name == "bfloat16",
+        fp16=on_cuda and placement.dtype_name == "float16",
+        gradient_checkpointing=train.gradient_checkpointing,
+        use_cpu=placement.device == "cpu",
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.lr_scheduler,
+        warmup_steps=train.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        weight_decay=train.weight_decay,
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps if train.max_steps is not None else -1,
+        per_device_train_batch_size=train.batch_size,
+        gradient_accumulation_steps=train.grad_accum,
+        max_length=train.max_length,
+        packing=train.packing,
+        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
+        seed=train.seed,
+        data_seed=train.seed,
+        logging_steps=train.logging_steps,
+        logging_first_step=True,
+        report_to="none",
+        disable_tqdm=bool(os.environ.get("EVALGATE_NO_PROGRESS")),
+        dataloader_num_workers=0,
+        optim="adamw_torch",
+        include_num_input_tokens_seen="non_padding",
+        # Cached lower-layer states are looked up by each record's `row`, which must survive.
+        remove_unused_columns=not cached,
+        **eval_kwargs,
+    )
+
+
+class TimeBudget:
+    """Stops training at the first optimisation step past `train.max_minutes`."""
+
+    def __init__(self, minutes: float | None):
+        from transformers import TrainerCallback
+
+        budget = self
+
+        class Callback(TrainerCallback):  # type: ignore[misc]
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                budget.start = time.perf_counter()
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                if budget.seconds is not None and time.perf_counter() - budget.start > budget.seconds:
+                    budget.hit = True
+                    control.should_training_stop = True
+
+        self.callback = Callback()
+        self.seconds = minutes * 60 if minutes is not None else None
+        self.start = time.perf_counter()
+        self.hit = False
+
+
+class History:
+    """Collects loss curves and warns on overfitting (train loss tiny while val loss stalls)."""
+
+    def __init__(self, threshold: float):
+        from transformers import TrainerCallback
+
+        history = self
+
+        class Callback(TrainerCallback):  # type: ignore[misc]
+            def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
+                history.on_log(state.global_step, logs or {})
+
+        self.callback = Callback()
+        self.threshold = threshold
+        self.train: list[tuple[int, float]] = []
+        self.val: list[tuple[int, float]] = []
+        self.overfitting = False
+
+    def on_log(self, step: int, logs: dict[str, float]) -> None:
+        if "loss" in logs:
+            self.train.append((step, float(logs["loss"])))
+        if "eval_loss" in logs:
+            val = float(logs["eval_loss"])
+            stalled = bool(self.val) and val >= min(v for _, v in self.val)
+            self.val.append((step, val))
+            if stalled and self.train and self.train[-1][1] < self.threshold and not self.overfitting:
+                self.overfitting = True
+                warn(
+                    f"possible overfitting at step {step}: training loss {self.train[-1][1]:.3f} is below "
+                    f"{self.threshold} while validation loss {val:.3f} is not improving; "
+                    "consider fewer epochs, a lower learning rate or more data"
+                )
+
+
+def peak_memory_mb(placement: Placement) -> float:
+    if placement.device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
