@@ -174,6 +174,18 @@ def promote(root: Path, env: dict[str, str]) -> Path:
     return root / "registry"
 
 
+def promoted_before(work: Path, name: str, seed: int) -> Path | None:
+    """The registry of a baseline an earlier run in `work` trained, passed and promoted (--reuse)."""
+    root = work / f"seed{seed}" / name
+    gate = root / "reports" / "gate.json"
+    if not (root / "registry" / "promoted.json").is_file() or not gate.is_file():
+        return None
+    if json.loads(gate.read_text()).get("verdict") != "pass":
+        return None
+    print(f"seed {seed}: {name} baseline reused from {root} (passed and promoted earlier)", flush=True)
+    return root / "registry"
+
+
 def deciding(report: dict[str, Any]) -> str:
     failed = [c for c in report["checks"] if c["verdict"] == "fail"]
     if failed:
@@ -201,24 +213,31 @@ def main() -> int:
     ap.add_argument("--commits", nargs="+", default=list(EXPECTED), choices=list(EXPECTED))
     ap.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
+    ap.add_argument("--cache", type=Path, default=None, help="the evalgate cache the runs share (default: WORK/cache)")
+    ap.add_argument(
+        "--reuse", action="store_true",
+        help="with --work: reuse a seed's promoted baselines (bundled, fewer) from an earlier run there instead of retraining them",
+    )
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="evalgate-commits-"))
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "EVALGATE_NO_PROGRESS": "1", "EVALGATE_CACHE_DIR": str(work / "cache")}
+    env = {**os.environ, "EVALGATE_NO_PROGRESS": "1", "EVALGATE_CACHE_DIR": str(args.cache or work / "cache")}
     rows, wrong = [], 0
     try:
         for seed in args.seeds:
             registry = None
             if any(c != "more_data" for c in args.commits):  # more_data promotes its own baseline
-                baseline = project(work, "bundled", seed)
-                report = run_pipeline(baseline, "bundled", env, None)
-                print(f"seed {seed}: bundled data: gate {report['verdict']} ({report['summary']})", flush=True)
-                if report["verdict"] != "pass":
-                    print("  the bundled data must pass before anything is promoted", flush=True)
-                    wrong += 1
-                    continue
-                registry = promote(baseline, env)
-            fewer_registry = None
+                registry = promoted_before(work, "bundled", seed) if args.reuse else None
+                if registry is None:
+                    baseline = project(work, "bundled", seed)
+                    report = run_pipeline(baseline, "bundled", env, None)
+                    print(f"seed {seed}: bundled data: gate {report['verdict']} ({report['summary']})", flush=True)
+                    if report["verdict"] != "pass":
+                        print("  the bundled data must pass before anything is promoted", flush=True)
+                        wrong += 1
+                        continue
+                    registry = promote(baseline, env)
+            fewer_registry = promoted_before(work, "fewer", seed) if args.reuse else None
             for commit in args.commits:
                 if commit == "more_data":
                     if fewer_registry is None:

@@ -114,3 +114,11 @@ def test_the_closure_sees_lazy_imports():
     """The dependency scan is not vacuous: the gate command reaches the statistics module."""
     files = {str(p.relative_to(REPO)) for p in command_files("gate")}
     assert "evalgate/stats.py" in files and "evalgate/config.py" in files
+
+
+def test_dvc_yaml_runs_the_stages_in_the_package_order():
+    from evalgate.stages import PIPELINE
+
+    assert tuple(STAGES)[: len(PIPELINE)] == PIPELINE and list(STAGES)[len(PIPELINE):] == ["verdict"]
+    for name in PIPELINE:
+        assert (PACKAGE / "stages" / f"{name}.py").is_file()
