@@ -108,17 +108,7 @@ class Project:
         }
         self.write_params()
         (root / "tasks").mkdir()
-        (root / "tasks" / "qa.yaml").write_text(
-            yaml.safe_dump(
-                {
-                    "name": "qa",
-                    "golden_set": "golden_sets/qa.jsonl",
-                    "user_template": "Question: {{ question }}",
-                    "generation": {"max_new_tokens": 8},
-                    "scorers": [{"scorer": "exact_match"}, {"scorer": "contains"}],
-                }
-            )
-        )
+        self.task("qa", "Question: {{ question }}", 8, [{"scorer": "exact_match"}, {"scorer": "contains"}])
         write_jsonl(
             root / "golden_sets" / "qa.jsonl",
             [
@@ -126,6 +116,12 @@ class Project:
                 {"id": "g2", "question": "What is the boiling point of water at sea level in Celsius?", "reference": "100 degrees."},
             ],
         )
+
+    def task(self, name: str, user_template: str, max_new_tokens: int, scorers: list[dict[str, Any]], **extra: Any) -> None:
+        """tasks/<name>.yaml over golden_sets/<name>.jsonl."""
+        spec = {"name": name, "golden_set": f"golden_sets/{name}.jsonl", "user_template": user_template,
+                "generation": {"max_new_tokens": max_new_tokens}, "scorers": scorers, **extra}
+        (self.root / "tasks" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
 
     def write_params(self) -> None:
         (self.root / "params.yaml").write_text(yaml.safe_dump(self.params, sort_keys=False))

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import chat, write_jsonl
 from tests.test_evaluate import WORDS, make_adapter
@@ -47,21 +46,8 @@ def build_project(project, tiny_model_dir: Path) -> None:
     root = project.root
     project.params["model"]["base"] = str(tiny_model_dir)
     project.params["evaluate"] = {"max_batch_size": 8, "token_budget": 4096, "compute_dtype": "float32"}
-    (root / "tasks" / "summ.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "name": "summ",
-                "golden_set": "golden_sets/summ.jsonl",
-                "user_template": "Summarise: {{ text }}",
-                "generation": {"max_new_tokens": 12},
-                "scorers": [
-                    {"scorer": "rouge", "metric": "rougeL", "params": {"type": "rougeL"}},
-                    {"scorer": "length", "metric": "short", "params": {"max_words": 1}},
-                ],
-                "primary_metric": "rougeL",
-            }
-        )
-    )
+    scorers = [{"scorer": "rouge", "metric": "rougeL", "params": {"type": "rougeL"}}, {"scorer": "length", "metric": "short", "params": {"max_words": 1}}]
+    project.task("summ", "Summarise: {{ text }}", 12, scorers, primary_metric="rougeL")
     if (FIXTURES / "golden").is_dir() and not os.environ.get("EVALGATE_UPDATE_FIXTURES"):
         for name in ("qa.jsonl", "summ.jsonl"):
             (root / "golden_sets" / name).write_bytes((FIXTURES / "golden" / name).read_bytes())

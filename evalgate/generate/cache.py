@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from evalgate.config import EvaluateParams, cache_dir
 from evalgate.generate.base import Generation
 
 SCHEMA = """
@@ -60,3 +61,8 @@ class PredictionCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def answer_cache_path(ev: EvaluateParams) -> Path:
+    """`evaluate.cache`, or predictions.sqlite in the evalgate cache directory."""
+    return Path(ev.cache) if ev.cache else cache_dir() / "predictions.sqlite"

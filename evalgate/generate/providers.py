@@ -17,9 +17,9 @@ def hf(ctx: ProviderContext) -> Backend:
     sides, batched greedy decoding, the base's states below the adapter reused."""
     import torch
 
+    from evalgate.generate.cache import answer_cache_path
     from evalgate.generate.hf import HFBackend
     from evalgate.loading import resolve_placement
-    from evalgate.stages.evaluate import answer_cache_path
     from evalgate.trunk import TrunkStore
 
     assert ctx.ref is not None

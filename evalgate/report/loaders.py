@@ -17,9 +17,18 @@ from pydantic import BaseModel
 
 from evalgate.artifacts import sha256_file
 from evalgate.config import GateCheck, Params
-from evalgate.contract import PATHS, PrepareManifest, PrepareMetrics, TrainMeta, TrainMetrics, parse
+from evalgate.contract import (
+    PATHS,
+    PrepareManifest,
+    PrepareMetrics,
+    ScoredStage,
+    TrainMeta,
+    TrainMetrics,
+    parse,
+    read_scored_stage,
+)
 from evalgate.errors import EvalgateError, InputError
-from evalgate.stages.gate import Source, load_source, read_verdict
+from evalgate.stages.gate import read_verdict
 
 SIDES = ("base", "candidate")
 
@@ -51,7 +60,7 @@ class Promoted:
 class Inputs:
     root: Path
     params: Params
-    eval: Source
+    eval: ScoredStage
     gate: GateState
     policy: list[GateCheck]
     predictions: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)  # side -> (task, id)
@@ -280,7 +289,7 @@ def _load_data(inputs: Inputs) -> None:
 def load_inputs(params: Params, root: Path = Path(".")) -> Inputs:
     """Read every input of the report. Raises InputError only for the required ones."""
     try:
-        source = load_source(root, "eval", params.evaluate.metrics, needed_by="the report")
+        source = read_scored_stage(root, "eval", params.evaluate.metrics, needed_by="the report")
     except json.JSONDecodeError as exc:
         raise InputError(f"{root / 'runs' / 'scores.jsonl'}: invalid JSON at line {exc.lineno}; rerun `evalgate evaluate`") from None
     gate = load_gate(params, root)

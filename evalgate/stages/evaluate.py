@@ -23,7 +23,7 @@ from evalgate.artifacts import (
     sha256_text,
     write_bytes_atomic,
 )
-from evalgate.config import EvaluateParams, Params, cache_dir
+from evalgate.config import EvaluateParams, Params
 from evalgate.contract import (
     PATHS,
     SCHEMA_VERSION,
@@ -35,6 +35,7 @@ from evalgate.contract import (
 )
 from evalgate.errors import InputError
 from evalgate.generate import Backend, Generation, PredictionCache, Request
+from evalgate.generate.cache import answer_cache_path
 from evalgate.git import git_commit
 from evalgate.models import (
     BaseModelRef,
@@ -89,10 +90,6 @@ def check_adapter(root: Path, ev: EvaluateParams, ref: BaseModelRef, base_hash: 
             f"{ref.spec} has now; retrain with `dvc repro`"
         )
     return adapter_dir, adapter_sha256(adapter_dir)
-
-
-def answer_cache_path(ev: EvaluateParams) -> Path:
-    return Path(ev.cache) if ev.cache else cache_dir() / "predictions.sqlite"
 
 
 def make_backend(params: Params, ref: BaseModelRef, tokenizer: Any, adapter_dir: Path, base_sha: str = "") -> Backend:

@@ -47,10 +47,6 @@ from evalgate.policy import (
     verdict,
 )
 
-# The gate's readers are the stage contract's (kept under these names for the report).
-Source = ScoredStage
-load_source = read_scored_stage
-
 
 def metrics_path(params: Params, name: str) -> str:
     """Where stage `name`'s metrics file lives (evaluate's is configurable)."""
@@ -75,7 +71,7 @@ def read_verdict(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     return raw
 
 
-def _pairs(src: Source, check: GateCheck, promoted: dict[str, float] | None) -> Pairs:
+def _pairs(src: ScoredStage, check: GateCheck, promoted: dict[str, float] | None) -> Pairs:
     """The check's per-item scores: the candidate's, paired with the base's (or the promoted
     run's, `promoted`) on the same items when the kind compares with one."""
     key = (check.task, check.metric)
@@ -109,7 +105,7 @@ def _pairs(src: Source, check: GateCheck, promoted: dict[str, float] | None) -> 
     )
 
 
-def load_promoted(root: Path, gate: GateParams, src: Source) -> dict[tuple[str, str], dict[str, float]] | None:
+def load_promoted(root: Path, gate: GateParams, src: ScoredStage) -> dict[tuple[str, str], dict[str, float]] | None:
     path = root / gate.promoted
     record = read_promoted(path)
     if record is None:
@@ -136,7 +132,7 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     gate = params.gate
     if gate is None:
         raise InputError("params.yaml: gate: section is missing; add the gate policy (see README: gate)")
-    sources: dict[str, Source] = {}
+    sources: dict[str, ScoredStage] = {}
     for name in sorted({c.source for c in gate.checks}):
         sources[name] = read_scored_stage(root, name, metrics_path(params, name))
         check_fresh(root, sources[name])
