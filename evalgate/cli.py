@@ -156,6 +156,44 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     warn_truncation(metrics.get("generation", {}), cfg.evaluate.warn_truncated_share)
 
 
+judge_app = typer.Typer(
+    help="Grade base and candidate answers with rubric-driven judges (the judge stage).",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(judge_app, name="judge")
+
+
+@judge_app.callback()
+@user_errors
+def judge(ctx: typer.Context, params: ParamsOption = Path("params.yaml")) -> None:
+    """Grade base and candidate answers with the configured judge (the judge stage); `calibrate`
+    reports the judge's agreement with people's grades."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from evalgate.config import load_params
+    from evalgate.contract import PATHS
+    from evalgate.stages.judge import run_judge
+    from evalgate.ui import print_judge_table
+
+    metrics = run_judge(load_params(params))
+    print_judge_table(metrics, PATHS["judge.metrics"])
+
+
+@judge_app.command("calibrate")
+@user_errors
+def judge_calibrate(params: ParamsOption = Path("params.yaml")) -> None:
+    """Agreement of the configured judge with people on the calibration set: Spearman,
+    quadratic-weighted kappa (95% CI), exact and within-one agreement, per task and criterion."""
+    from evalgate.config import load_params
+    from evalgate.stages.judge import run_calibrate
+    from evalgate.ui import print_agreement
+
+    cfg = load_params(params)
+    result = run_calibrate(cfg)
+    print_agreement(result, cfg.gate.judge_min_agreement if cfg.gate else None)
+
+
 @app.command()
 @user_errors
 def gate(

@@ -238,6 +238,71 @@ class EvaluateParams(StrictModel):
         return self
 
 
+class PriceParams(StrictModel):
+    input_per_mtok: float = Field(ge=0, description="USD per million input tokens.")
+    output_per_mtok: float = Field(ge=0, description="USD per million output tokens.")
+
+
+class JudgeParams(StrictModel):
+    """The judge stage: rubric-driven graders of base and candidate answers (README: judge)."""
+
+    provider: ProviderName = Field("local", description="local (in-process, offline) | anthropic | openai.")
+    model: str | None = Field(
+        None,
+        description=(
+            "Hosted: the model id (pin a dated id, e.g. claude-sonnet-4-5-20250929). local: a model spec "
+            "like model.base (default: the pipeline's base model)."
+        ),
+    )
+    base_url: str | None = Field(None, description="openai: any OpenAI-compatible server; anthropic: a proxy.")
+    api_key_env: str | None = Field(
+        None, description="The environment variable holding the key (default ANTHROPIC_API_KEY / OPENAI_API_KEY)."
+    )
+    modes: list[Literal["pointwise", "pairwise"]] = Field(
+        default_factory=lambda: ["pointwise"], min_length=1, description="pointwise: each answer scored; pairwise: base vs candidate, both orders."
+    )
+    samples: int = Field(1, ge=1, le=20, description="Judge replies per item and order (hosted, temperature > 0).")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Hosted judges' sampling temperature.")
+    max_items_per_task: int | None = Field(
+        None, ge=1, description="Judge a deterministic subset of each task's items (the demo's CPU budget)."
+    )
+    max_tokens: int = Field(512, ge=16, le=8192, description="Longest reply allowed per request.")
+    top_logprobs: int = Field(
+        0, ge=0, le=20, description="openai: ask for the top log-probabilities (G-Eval scores where the server returns them)."
+    )
+    concurrency: int = Field(16, ge=1, le=512, description="Hosted: requests in flight at once.")
+    requests_per_minute: int | None = Field(None, ge=1, description="Hosted: the most request starts in any minute (none: no cap).")
+    timeout_s: float = Field(60.0, gt=0, description="Hosted: one request's time limit; a timeout is retried.")
+    max_retries: int = Field(6, ge=0, le=30, description="Retries of a 429, 5xx or timed-out request.")
+    backoff_s: float = Field(1.0, ge=0.0, le=60.0, description="The first retry's backoff ceiling; doubles each retry (full jitter).")
+    max_cost_usd: float | None = Field(
+        None, ge=0.0, description="Spend cap: the stage stops before the cost ledger would pass it (graded items kept)."
+    )
+    prices: dict[str, PriceParams] = Field(
+        default_factory=dict, description="Model id -> USD per million input / output tokens, for the cost ledger."
+    )
+    calibration: str = Field(
+        "golden_sets/judge_calibration.jsonl", description="Answers graded by people, per criterion: the judge's agreement is measured on them."
+    )
+    rubrics_dir: str = "tasks/rubrics"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    token_budget: int = Field(32768, ge=256, description="local: most padded tokens in one batch.")
+    max_batch_size: int = Field(32, ge=1, le=1024)
+    cache: str | None = Field(None, description="The judge's reply cache (SQLite); default: judge.sqlite in the evalgate cache directory.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JudgeParams:
+        hosted = self.provider in ("anthropic", "openai")
+        if hosted and not self.model:
+            raise ValueError(f"provider {self.provider} needs `model:` (a dated model id, e.g. for anthropic claude-sonnet-4-5-20250929)")
+        if self.samples > 1 and (self.provider == "local" or self.temperature == 0):
+            raise ValueError("samples > 1 needs a hosted judge with temperature > 0 (the local judge and temperature 0 are deterministic)")
+        if self.max_cost_usd is not None and hosted and self.model not in self.prices:
+            raise ValueError(f"max_cost_usd needs a price for {self.model!r} under judge.prices (input_per_mtok, output_per_mtok)")
+        return self
+
+
 class GateCheck(StrictModel):
     """One check of the gate policy. `target` is `task/metric` for evaluate's metrics, or
     `judge:rubric/metric` / `forgetting:task/metric` for those stages' metrics."""
@@ -304,6 +369,14 @@ class GateParams(StrictModel):
             "whose reference scores the worst possible value on every item): fail it, or warn and not count it."
         ),
     )
+    judge_min_agreement: float = Field(
+        0.6, ge=-1.0, le=1.0,
+        description="Judge checks count only while the judge's quadratic-weighted kappa on the task's calibration items meets this.",
+    )
+    judge_min_order_consistency: float = Field(
+        0.75, ge=0.0, le=1.0,
+        description="Pairwise (win_rate) checks count only while this share of items keeps its winner when the answers swap places.",
+    )
     promoted: str = Field("registry/promoted.json", description="The promoted run (for max_drop_vs_promoted).")
     output: str = "reports/gate.json"
     checks: list[GateCheck] = Field(min_length=1)
@@ -339,6 +412,7 @@ class Params(StrictModel):
     train: TrainParams = TrainParams()
     export: ExportParams = ExportParams()
     evaluate: EvaluateParams = EvaluateParams()
+    judge: JudgeParams = JudgeParams()
     gate: GateParams | None = None
     report: ReportParams = ReportParams()
 

@@ -141,6 +141,9 @@ class StageProvenance(_Open):
     base_model: dict[str, Any] | None = None
     dataset_sha256: str | None = None
     tasks: dict[str, TaskProvenance] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    """Other files the results depend on (rubrics, a calibration set, an upstream stage's
+    metrics): path relative to the project root -> sha256. Checked by `check_fresh`."""
     git_commit: str | None = None
 
 
@@ -223,7 +226,7 @@ class CheckOutcome(_Open):
     name: str
     target: str
     kind: str
-    verdict: Literal["pass", "fail", "skipped", "uninformative"]
+    verdict: Literal["pass", "fail", "skipped", "uninformative", "advisory"]
     reason: str
     estimate: float | None = None
     ci: list[float | None] | None = None
@@ -389,6 +392,12 @@ def check_fresh(root: Path, stage: ScoredStage) -> None:
             raise InputError(
                 f"{info.golden_set}: changed since {what} was computed for task {task}; "
                 f"rerun `evalgate {SCORE_SOURCES[stage.name]}` (or `dvc repro`) before gating"
+            )
+    for rel, sha in prov.inputs.items():
+        path = root / rel
+        if not path.is_file() or sha256_file(path) != sha:
+            raise InputError(
+                f"{rel}: changed since {what} was computed; rerun `evalgate {SCORE_SOURCES[stage.name]}` (or `dvc repro`) before gating"
             )
     adapter = prov.adapter
     adapter_dir = adapter.dir if isinstance(adapter, AdapterRef) else (adapter or {}).get("dir")

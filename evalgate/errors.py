@@ -22,6 +22,13 @@ class InputError(EvalgateError):
     """An input file (dataset, golden set, model) is missing or unreadable."""
 
 
+class ServiceError(EvalgateError):
+    """A hosted service refused or kept failing (a bad key, an unknown model, retries used up).
+    Exit 3: the input may be fine; nothing graded so far is lost."""
+
+    exit_code = EXIT_INTERNAL
+
+
 class ValidationFailed(EvalgateError):
     """One or more records are invalid; `problems` holds one `file:line: reason` each."""
 

@@ -73,8 +73,18 @@ def skipped_check(check: GateCheck, reason: str) -> dict[str, Any]:
     }
 
 
+def make_advisory(result: dict[str, Any], why: str) -> dict[str, Any]:
+    """A decided check that does not count in the verdict (a judge that has not shown it agrees
+    with people): its numbers are kept and shown, its would-be verdict named in the reason."""
+    result["reason"] = f"advisory: {why}; on its own numbers it would {result['verdict']}: {result['reason']}"
+    result["verdict"] = "advisory"
+    result["_tested"] = False
+    return result
+
+
 def apply_family(results: list[dict[str, Any]], gate: GateParams) -> list[dict[str, Any]]:
-    """Holm across every tested check, then the power rule on the no-worse-than checks."""
+    """Holm across every tested check (advisory ones are not part of the family), then the power
+    rule on the no-worse-than checks."""
     from evalgate.stats import holm
 
     tested = [i for i, r in enumerate(results) if r.pop("_tested", False)]
@@ -117,6 +127,7 @@ def check_counts(checks: list[dict[str, Any]]) -> dict[str, int]:
         "passed": sum(c["verdict"] == "pass" for c in checks),
         "failed": sum(c["verdict"] == "fail" for c in checks),
         "skipped": sum(c["verdict"] == "skipped" for c in checks),
+        "advisory": sum(c["verdict"] == "advisory" for c in checks),
         "uninformative": sum(bool(c.get("uninformative")) for c in checks),
     }
 
@@ -129,6 +140,8 @@ def headline(checks: list[dict[str, Any]]) -> str:
     if n["failed"]:
         counts += f", {n['failed']} failed"
     counts += f", {n['skipped']} skipped, {n['uninformative']} uninformative"
+    if n["advisory"]:
+        counts += f", {n['advisory']} advisory (not counted)"
     failed = [c["name"] for c in checks if c["verdict"] == "fail"]
     return f"{counts}; failed: " + "; ".join(failed) if failed else counts
 

@@ -56,6 +56,9 @@ class TaskSpec(StrictModel):
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     scorers: list[ScorerEntry] = Field(min_length=1)
     primary_metric: str | None = Field(None, description="Defaults to the first scorer's metric.")
+    rubrics: list[str] = Field(
+        default_factory=list, description="Judge rubrics (tasks/rubrics/<name>.yaml) that grade this task's answers."
+    )
 
     @model_validator(mode="after")
     def _metrics_unique(self) -> TaskSpec:

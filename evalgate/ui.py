@@ -109,3 +109,58 @@ def print_gate(report: dict, path: str) -> None:
             console.print(f"        [yellow]warning:[/yellow] {note}", highlight=False)
     colour = "green" if report["verdict"] == "pass" else "red"
     console.print(f"[bold {colour}]gate {report['verdict'].upper()}[/bold {colour}]: {report['summary']} -> {path}")
+
+
+def print_judge_table(metrics: dict, path: str) -> None:
+    """Per task and judge target: base, candidate, delta, coverage; then the judge's agreement."""
+    from rich.table import Table
+
+    table = Table(title=f"judge -> {path}", title_justify="left")
+    for col in ("task", "target", "base", "candidate", "delta", "coverage (b / c)", "n"):
+        table.add_column(col, justify="left" if col in ("task", "target") else "right")
+
+    def f(x: float | None, sign: bool = False) -> str:
+        return "-" if x is None else (f"{x:+.3f}" if sign else f"{x:.3f}")
+
+    for task, ms in metrics.get("tasks", {}).items():
+        for name, m in ms.items():
+            cov = f"{f(m.get('base_coverage'))} / {f(m.get('candidate_coverage'))}"
+            table.add_row(task, name, f(m.get("base")), f(m.get("candidate")), f(m.get("delta"), True), cov, str(m.get("n", "")))
+    console.print(table)
+    print_agreement({"tasks": metrics.get("agreement", {})}, None)
+    for task, o in (metrics.get("order") or {}).items():
+        if o.get("order_consistency") is not None:
+            console.print(
+                f"{task}: pairwise winner kept when the answers swap places on {o['order_consistency']:.0%} of "
+                f"{o['pairs']} items (position bias: {o['position_bias']:.0%} flip)",
+                highlight=False,
+            )
+
+
+def print_agreement(result: dict, minimum: float | None) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title="judge agreement with people on the calibration set (kappa: quadratic-weighted Cohen's kappa; rho: Spearman)",
+        title_justify="left",
+    )
+    for col in ("task", "criterion", "grades", "kappa", "95% CI", "rho", "exact", "within 1"):
+        table.add_column(col, justify="left" if col in ("task", "criterion") else "right")
+
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    for task, a in result.get("tasks", {}).items():
+        ci = a.get("qwk_ci") or [None, None]
+        table.add_row(task, "(all)", str(a.get("n", 0)), f(a.get("qwk")), f"{f(ci[0])} to {f(ci[1])}", f(a.get("spearman")), f(a.get("exact")), f(a.get("within_one")))
+        for c, ca in (a.get("criteria") or {}).items():
+            table.add_row("", c, str(ca.get("n", 0)), f(ca.get("qwk")), "", f(ca.get("spearman")), f(ca.get("exact")), f(ca.get("within_one")))
+    console.print(table)
+    if minimum is not None:
+        for task, a in result.get("tasks", {}).items():
+            ok = a.get("qwk") is not None and a["qwk"] >= minimum
+            word = "count in the verdict" if ok else "are advisory (they do not count)"
+            console.print(
+                f"{task}: quadratic-weighted kappa {f(a.get('qwk'))} vs gate.judge_min_agreement {minimum:g}: this judge's checks {word}",
+                highlight=False,
+            )

@@ -344,7 +344,7 @@ def test_zero_vs_zero_is_uninformative_not_a_pass(gated, run_cli):
     assert check["p_value"] is None and check["mde"] is None
     assert "worst possible value, on all 130 items" in check["reason"] and "undefined" in check["reason"]
     assert report["summary"] == "0 of 1 checks passed, 1 failed, 0 skipped, 1 uninformative; failed: qa/acc max_drop_vs_base"
-    assert report["counts"] == {"total": 1, "passed": 0, "failed": 1, "skipped": 0, "uninformative": 1}
+    assert report["counts"] == {"total": 1, "passed": 0, "failed": 1, "skipped": 0, "advisory": 0, "uninformative": 1}
     assert "1e-06" not in result.stderr and "UNINFORMATIVE" in result.stderr
     # A candidate that scores better does not make the comparison informative: the base is still at worst.
     write_eval(gated.root, {"acc": [0.0] * 130}, {"acc": [1.0] * 30 + [0.0] * 100})

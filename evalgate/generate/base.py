@@ -52,6 +52,8 @@ class ChatReply:
     """Per reply token, the top alternatives' log-probabilities, when the server returns them."""
     input_tokens: int = 0
     output_tokens: int = 0
+    tokens: tuple[str, ...] | None = None
+    """The reply's tokens as text, alongside `logprobs` (to find the token that holds a score)."""
 
 
 class Backend(Protocol):

@@ -156,10 +156,23 @@ class HFBackend:
                     out = self._decode(model, state, max_new, stop, eos_ids)
                     yield self._finish(rows, out, eos_ids, stop, start)
 
-    def next_token_probs(self, prompts: Sequence[str], tokens: Sequence[str], *, adapter: bool = False) -> list[dict[str, float]]:
+    def next_token_probs(
+        self,
+        prompts: Sequence[str],
+        tokens: Sequence[str],
+        *,
+        adapter: bool = False,
+        suffixes: Sequence[str] | None = None,
+    ) -> list[Any]:
         """After each prompt (ending in a forced reply prefix), the probability of each of
-        `tokens` as the next token: one prompt pass per batch, the softmax over the whole
-        vocabulary at its last position. Each of `tokens` must be one token of this tokenizer."""
+        `tokens` as the next token: the softmax over the whole vocabulary at the last position.
+        Each of `tokens` must be one token of this tokenizer.
+
+        With `suffixes`, each prompt is encoded once and each suffix (a forced reply prefix such
+        as `{"accuracy": {"score": `) is appended to it in turn: the prompt's keys and values are
+        kept and only the suffix's tokens run, so N criteria cost one prompt pass, not N. The
+        prompts' common prefix (a rubric's instructions) runs once for all of them. Returns,
+        per prompt, a list with one {token: probability} per suffix."""
         if not prompts:
             return []
         import torch
@@ -170,15 +183,46 @@ class HFBackend:
             if len(enc) != 1:
                 raise ValueError(f"{t!r} is {len(enc)} tokens for this tokenizer; next-token probabilities need single tokens")
             ids_of[t] = enc[0]
-        self._load()
-        rows = [e.ids for e in self.tokenizer.backend_tokenizer.encode_batch_fast(list(prompts), add_special_tokens=False)]
-        out: list[dict[str, float]] = [{} for _ in rows]
+        model = self._load()
+        encode = self.tokenizer.backend_tokenizer.encode_batch_fast
+        rows = [e.ids for e in encode(list(prompts), add_special_tokens=False)]
+        tails = [e.ids for e in encode(list(suffixes), add_special_tokens=False)] if suffixes is not None else [[]]
+        if any(not t for t in tails) and suffixes is not None:
+            raise ValueError("an empty suffix: each suffix must hold at least one token")
+        longest = max(len(t) for t in tails)
+        prefix = shared_prefix(rows) if suffixes is not None and len(rows) > 1 else []
+        if len(prefix) >= min(len(r) for r in rows):
+            prefix = prefix[: min(len(r) for r in rows) - 1]
+        out: list[Any] = [None] * len(rows)
+        device = self.placement.device
         with self._context(adapter), torch.inference_mode():
-            for batch in plan_batches([len(r) for r in rows], 0, self.token_budget, self.max_batch_size):
-                state = self._prefill([rows[i] for i in batch], None, 0, max(len(rows[i]) for i in batch), keep_logits=True)
-                probs = torch.softmax(state.logits.float(), dim=-1)
-                for j, i in enumerate(batch):
-                    out[i] = {t: float(probs[j, tid]) for t, tid in ids_of.items()}
+            prefix_cache = self._prefill_prefix(model, prefix)[0] if prefix else None
+            own = [r[len(prefix) :] for r in rows]
+            for batch in plan_batches([len(r) for r in own], longest, self.token_budget, self.max_batch_size):
+                width = max(len(own[i]) for i in batch)
+                state = self._prefill([own[i] for i in batch], prefix_cache, len(prefix), len(prefix) + width + longest, keep_logits=suffixes is None)
+                if suffixes is None:
+                    probs = torch.softmax(state.logits.float(), dim=-1)
+                    for j, i in enumerate(batch):
+                        out[i] = {t: float(probs[j, tid]) for t, tid in ids_of.items()}
+                    continue
+                filled = len(prefix) + width
+                layers = range(len(state.cache.layers))
+                for i in batch:
+                    out[i] = []
+                for tail in tails:
+                    k = len(tail)
+                    ids = torch.tensor([tail], dtype=torch.long, device=device).expand(len(batch), k)
+                    mask = torch.cat([state.mask, state.mask.new_ones((len(batch), k))], dim=1)
+                    positions = state.last_pos[:, None] + 1 + torch.arange(k, device=device)[None, :]
+                    res = model(
+                        input_ids=ids, attention_mask=mask, position_ids=positions,
+                        past_key_values=state.cache, use_cache=True, logits_to_keep=1,
+                    )  # fmt: skip
+                    probs = torch.softmax(res.logits[:, -1].float(), dim=-1)
+                    for j, i in enumerate(batch):
+                        out[i].append({t: float(probs[j, tid]) for t, tid in ids_of.items()})
+                    state.cache.set_length(filled, layers)  # back to the prompt alone
         return out
 
     def _finish(

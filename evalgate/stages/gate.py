@@ -40,6 +40,7 @@ from evalgate.errors import InputError
 from evalgate.git import git_commit
 from evalgate.policy import (
     apply_family,
+    make_advisory,
     check_counts,
     decide_check,
     headline,
@@ -105,6 +106,38 @@ def _pairs(src: ScoredStage, check: GateCheck, promoted: dict[str, float] | None
     )
 
 
+def judge_not_trusted(src: ScoredStage, check: GateCheck, gate: GateParams) -> str | None:
+    """Why a judge check must not decide promotion, or None. A judge counts only while its
+    quadratic-weighted kappa with people on the task's calibration items meets
+    gate.judge_min_agreement; a pairwise check also needs its order consistency."""
+    judge = (src.metrics.get("provenance") or {}).get("judge") or {}
+    calib = (judge.get("calibration") or {}).get("path") or "the calibration set"
+    a = (src.metrics.get("agreement") or {}).get(check.task)
+    who = f"judge {judge.get('model', '?')}"
+    if not a or not a.get("n"):
+        return f"{who} has no graded calibration items for task {check.task} in {calib}, so its agreement with people is unknown"
+    qwk, ci = a.get("qwk"), a.get("qwk_ci") or [None, None]
+    if qwk is None or qwk < gate.judge_min_agreement:
+        shown = "undefined" if qwk is None else f"{qwk:.2f} (95% CI {_f(ci[0])} to {_f(ci[1])}, {a['n']} grades)"
+        return (
+            f"{who}'s agreement with people on {check.task}'s calibration items, quadratic-weighted kappa {shown}, "
+            f"is below gate.judge_min_agreement {gate.judge_min_agreement:g}"
+        )
+    if check.metric == "win_rate":
+        order = (src.metrics.get("order") or {}).get(check.task) or {}
+        oc = order.get("order_consistency")
+        if oc is None or oc < gate.judge_min_order_consistency:
+            return (
+                f"{who} keeps its pairwise winner when the answers swap places on "
+                f"{'no' if oc is None else f'{oc:.0%} of the'} items, below gate.judge_min_order_consistency {gate.judge_min_order_consistency:g}"
+            )
+    return None
+
+
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
 def load_promoted(root: Path, gate: GateParams, src: ScoredStage) -> dict[tuple[str, str], dict[str, float]] | None:
     path = root / gate.promoted
     record = read_promoted(path)
@@ -150,7 +183,12 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             pairs = _pairs(src, check, promoted.get((check.task, check.metric), {}))
         else:
             pairs = _pairs(src, check, None)
-        results.append(decide_check(check, pairs, gate))
+        result = decide_check(check, pairs, gate)
+        if check.source == "judge":
+            why = judge_not_trusted(src, check, gate)
+            if why:
+                result = make_advisory(result, why)
+        results.append(result)
     checks = apply_family(results, gate)
     prov = sources["eval"].metrics.get("provenance", {}) if "eval" in sources else {}
     report = {
