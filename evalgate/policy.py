@@ -76,7 +76,7 @@ def skipped_check(check: GateCheck, reason: str) -> dict[str, Any]:
 def make_advisory(result: dict[str, Any], why: str) -> dict[str, Any]:
     """A decided check that does not count in the verdict (a judge that has not shown it agrees
     with people): its numbers are kept and shown, its would-be verdict named in the reason."""
-    result["reason"] = f"advisory: {why}; on its own numbers it would {result['verdict']}: {result['reason']}"
+    result["reason"] = f"{result['target']}: advisory: {why}; on its own numbers it would {result['verdict']}: {result['reason']}"
     result["verdict"] = "advisory"
     result["_tested"] = False
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -107,6 +108,14 @@ class GoldenItem:
     line: int
     record: dict[str, Any]
     messages: list[Message]
+
+
+def subset(items: list[GoldenItem], limit: int | None) -> list[GoldenItem]:
+    """A deterministic subset, stable as the golden set grows: the `limit` ids with the lowest hash."""
+    if limit is None or len(items) <= limit:
+        return items
+    keep = set(sorted(range(len(items)), key=lambda i: hashlib.sha256(items[i].id.encode()).digest())[:limit])
+    return [it for i, it in enumerate(items) if i in keep]
 
 
 def load_tasks(tasks_dir: Path) -> list[Task]:

@@ -566,7 +566,7 @@ def test_next_token_probs_with_suffixes_equal_one_forward_pass_each(tiny_model_d
     import torch
     from transformers import AutoModelForCausalLM
 
-    from tests.test_providers import hf_backend
+    from tests.test_openai_backend import hf_backend
 
     backend = hf_backend(tiny_model_dir, None)
     prompts = [f"<|user|>\nShared rubric text. Answer {i}: " + "word " * i + "<|end|>\n<|assistant|>\n" for i in range(4)]
@@ -582,3 +582,39 @@ def test_next_token_probs_with_suffixes_equal_one_forward_pass_each(tiny_model_d
                 ref = torch.softmax(model(input_ids=torch.tensor([ids])).logits[0, -1].float(), dim=-1)
             for t in tokens:
                 assert probs[t] == pytest.approx(float(ref[tok.convert_tokens_to_ids(t)]), rel=1e-4, abs=1e-7)
+
+
+
+def test_sliding_window_models_are_read_without_a_shared_prefix(tiny_tokenizer_dir, tmp_path):
+    """A model with sliding-window layers (Mistral, Gemma 3) keeps only the last window of a
+    prefix's positions: its prompts run whole, and the numbers equal one forward pass each."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, MistralConfig, MistralForCausalLM
+
+    from tests.test_openai_backend import hf_backend
+
+    out = tmp_path / "tiny-mistral"
+    out.mkdir()
+    for f in tiny_tokenizer_dir.iterdir():
+        shutil.copy(f, out / f.name)
+    tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+    config = MistralConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, sliding_window=8, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    MistralForCausalLM(config).save_pretrained(str(out))
+    backend = hf_backend(out, None)
+    prompts = [f"<|user|>\nA long shared rubric text of many words. Answer {i}: " + "w " * i + "<|end|>\n<|assistant|>\n" for i in range(3)]
+    suffixes = ['{"accuracy": {"score": ']
+    got = backend.next_token_probs(prompts, ["1", "2", "3", "4", "5"], suffixes=suffixes)
+    assert not backend._prefix_safe()
+    model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
+    for prompt, per_suffix in zip(prompts, got, strict=True):
+        ids = tok(prompt, add_special_tokens=False)["input_ids"] + tok(suffixes[0], add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            ref = torch.softmax(model(input_ids=torch.tensor([ids])).logits[0, -1].float(), dim=-1)
+        for t in "12345":
+            assert per_suffix[0][t] == pytest.approx(float(ref[tok.convert_tokens_to_ids(t)]), rel=1e-4, abs=1e-7)

@@ -359,16 +359,20 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
     assert "the train stage has not run here" in html and "the prepare stage has not run here" in html
     judge = {
         "schema_version": 1,
-        "tasks": {"helpfulness": {"score": {"n": 40, "base": 3.1, "candidate": 3.6, "delta": 0.5}}},
-        "coverage": 0.975,
-        "agreement": {"cohen_kappa": 0.71},
-        "cost": {"usd": 0.0123},
-        "provenance": {"rows_file": "runs/judge.jsonl"},
+        "tasks": {"qa": {"helpfulness": {"n": 40, "base": 3.1, "candidate": 3.6, "delta": 0.5, "base_coverage": 1.0, "candidate_coverage": 0.975}}},
+        "agreement": {"qa": {"n": 120, "qwk": 0.71, "qwk_ci": [0.6, 0.8], "spearman": 0.7, "exact": 0.5, "within_one": 0.9}},
+        "requests": {"total": 80, "from_cache": 0, "sent": 80, "unscored": 1},
+        "cost": {"ledger": [{"provider": "openai", "model": "judge-20260101", "requests": 80, "input_tokens": 9000, "output_tokens": 800, "cost_usd": 0.0123}], "spent_usd": 0.0123},
+        "provenance": {"rows_file": "runs/judge.jsonl", "judge": {"provider": "openai", "model": "judge-20260101", "modes": ["pointwise"], "rubrics": {"qa_quality": "b" * 64}}},
     }
     (project.root / "metrics" / "judge.json").write_text(json.dumps(judge))
     ids = [json.loads(line)["id"] for line in (project.root / "golden_sets" / "qa.jsonl").read_text().splitlines()]
     (project.root / "runs" / "judge.jsonl").write_text(
-        "".join(json.dumps({"task": "qa", "id": i, "reason": f"{i}: the candidate <em>hedges</em>"}) + "\n" for i in ids)
+        "".join(
+            json.dumps({"task": "qa", "id": i, "mode": "pointwise", "side": side, "scores": {"helpfulness": 3.0 + (side == "candidate")},
+                        "reasons": {"helpfulness": f"{i}: the {side} <em>hedges</em>"}}) + "\n"
+            for i in ids for side in ("base", "candidate")
+        )
     )
     (project.root / "plots").mkdir(exist_ok=True)
     (project.root / "plots" / "train_loss.csv").write_text("step,train_loss\n1,2.5\n5,2.0\n10,1.7\n")
@@ -383,14 +387,14 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
     assert "frozen layers computed once, cached (layers 0-25 frozen)" in html
     assert "load 2.1, lower layers 46.3, train 296, save 0.1" in html
     assert "not run in this pipeline (metrics/judge.json" not in html
-    for text in ("helpfulness", "cohen_kappa", "0.71", "cost.usd", "0.0123", "0.975"):
+    for text in ("judge:qa/helpfulness", "judge-20260101", "0.710", "0.600 to 0.800", "0.0123", "0.975", "Biggest movers on qa"):
         assert text in html, text
     assert "Loss by step" in html and "validation loss: step 10, 1.9000" in html
     assert "runs/judge.jsonl" in html and "plots/train_loss.csv" in html  # listed among the inputs read
     # Each side-by-side item shows its own judge reason, escaped.
     first = re.search(r'<article class="item" id="item-0" data-task="qa">.*?</article>', html, re.S).group(0)
     item_id = re.search(r'<span class="id mono">(.*?)</span>', first).group(1)
-    assert f"{item_id}: the candidate &lt;em&gt;hedges&lt;/em&gt;" in first
+    assert f"{item_id}: the candidate &lt;em&gt;hedges&lt;/em&gt;" in first and "helpfulness 4.00" in first
 
 
 def test_promoted_run_adds_a_column_and_a_paired_comparison(run, run_cli, monkeypatch):

@@ -96,6 +96,14 @@ class HFBackend:
     def close(self) -> None:
         self._model = None
 
+    def _prefix_safe(self) -> bool:
+        """Whether a shared prefix's keys and values can be computed once and copied into each
+        row: not with sliding-window attention layers (Gemma 3, Mistral), whose cache keeps only
+        the last window of positions, so the copied prefix would not be the whole prefix."""
+        config = self._load().config.get_text_config(decoder=True)
+        layer_types = getattr(config, "layer_types", None) or []
+        return not getattr(config, "sliding_window", None) and "sliding_attention" not in layer_types
+
     def _context(self, adapter: bool) -> contextlib.AbstractContextManager[Any]:
         model = self._model
         if adapter:
@@ -117,7 +125,7 @@ class HFBackend:
             groups.setdefault((r.group, r.max_new_tokens, r.stop), []).append(i)
         plan = []
         for (_, max_new, stop), members in groups.items():
-            prefix = shared_prefix([ids[i] for i in members]) if use_prefix else []
+            prefix = shared_prefix([ids[i] for i in members]) if use_prefix and self._prefix_safe() else []
             lengths = [len(ids[i]) - len(prefix) for i in members]
             batches = plan_batches(lengths, max_new, self.token_budget, self.max_batch_size)
             plan.append((max_new, stop, prefix, [[members[b] for b in batch] for batch in batches]))
@@ -190,11 +198,10 @@ class HFBackend:
         if any(not t for t in tails) and suffixes is not None:
             raise ValueError("an empty suffix: each suffix must hold at least one token")
         longest = max(len(t) for t in tails)
-        prefix = shared_prefix(rows) if suffixes is not None and len(rows) > 1 else []
+        prefix = shared_prefix(rows) if suffixes is not None and len(rows) > 1 and self._prefix_safe() else []
         if len(prefix) >= min(len(r) for r in rows):
             prefix = prefix[: min(len(r) for r in rows) - 1]
         out: list[Any] = [None] * len(rows)
-        device = self.placement.device
         with self._context(adapter), torch.inference_mode():
             prefix_cache = self._prefill_prefix(model, prefix)[0] if prefix else None
             own = [r[len(prefix) :] for r in rows]
@@ -206,24 +213,33 @@ class HFBackend:
                     for j, i in enumerate(batch):
                         out[i] = {t: float(probs[j, tid]) for t, tid in ids_of.items()}
                     continue
-                filled = len(prefix) + width
-                layers = range(len(state.cache.layers))
-                for i in batch:
-                    out[i] = []
-                for tail in tails:
-                    k = len(tail)
-                    ids = torch.tensor([tail], dtype=torch.long, device=device).expand(len(batch), k)
-                    mask = torch.cat([state.mask, state.mask.new_ones((len(batch), k))], dim=1)
-                    positions = state.last_pos[:, None] + 1 + torch.arange(k, device=device)[None, :]
-                    res = model(
-                        input_ids=ids, attention_mask=mask, position_ids=positions,
-                        past_key_values=state.cache, use_cache=True, logits_to_keep=1,
-                    )  # fmt: skip
-                    probs = torch.softmax(res.logits[:, -1].float(), dim=-1)
-                    for j, i in enumerate(batch):
-                        out[i].append({t: float(probs[j, tid]) for t, tid in ids_of.items()})
-                    state.cache.set_length(filled, layers)  # back to the prompt alone
+                self._suffix_probs(model, state, batch, len(prefix) + width, tails, ids_of, out)
         return out
+
+    def _suffix_probs(self, model: Any, state: Prefilled, batch: list[int], filled: int, tails: list[list[int]], ids_of: dict[str, int], out: list[Any]) -> None:
+        """Each suffix after each prompt of a prefilled batch, the prompt's cache kept: the
+        suffix's tokens run, its last position's probabilities are read, the cache is rewound.
+        (One pass for all suffixes under a block-causal 4D mask measured no faster on a CPU,
+        took 3x the memory and would ignore a sliding attention window.)"""
+        import torch
+
+        device = self.placement.device
+        n = len(batch)
+        layers = range(len(state.cache.layers))
+        for i in batch:
+            out[i] = []
+        for tail in tails:
+            ids = torch.tensor([tail], dtype=torch.long, device=device).expand(n, len(tail))
+            mask = torch.cat([state.mask, state.mask.new_ones((n, len(tail)))], dim=1)
+            positions = state.last_pos[:, None] + 1 + torch.arange(len(tail), device=device)[None, :]
+            res = model(
+                input_ids=ids, attention_mask=mask, position_ids=positions,
+                past_key_values=state.cache, use_cache=True, logits_to_keep=1,
+            )  # fmt: skip
+            probs = torch.softmax(res.logits[:, -1].float(), dim=-1)
+            for j, i in enumerate(batch):
+                out[i].append({t: float(probs[j, tid]) for t, tid in ids_of.items()})
+            state.cache.set_length(filled, layers)  # back to the prompt alone
 
     def _finish(
         self, rows: list[int], out: list[tuple[list[int], bool]], eos_ids: set[int], stop: tuple[str, ...], start: float

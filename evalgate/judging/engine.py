@@ -64,6 +64,8 @@ class JudgeCall:
     """Refines a parsed reply with the reply's log-probabilities (G-Eval), where there are any."""
     mode: str = "pointwise"
     criteria: tuple[str, ...] = ()
+    group: str = ""
+    """Calls that grade answers to one item share its input (a local judge encodes it once)."""
 
 
 @dataclass

@@ -16,10 +16,11 @@ from evalgate.git import git_commit, git_state
 from evalgate.policy import headline as headline_text
 from evalgate.report import charts
 from evalgate.report.analysis import versus_of
+from evalgate.report.judge import judge_view
 from evalgate.report.loaders import Inputs
 from evalgate.report.views import Analysis, MetricView, fmt, fmt_delta
 
-CHECK_ORDER = {"fail": 0, "uninformative": 1, "pass": 2, "skipped": 3}
+CHECK_ORDER = {"fail": 0, "uninformative": 1, "pass": 2, "advisory": 3, "skipped": 4}
 LIST_LIMIT = 50  # rows per data-panel list (removals, rejects); the count is always shown
 
 
@@ -28,7 +29,7 @@ def _verdict(inputs: Inputs) -> dict[str, Any]:
     checks = [
         # The default name is '<target> <kind>', and the reason starts with the target: say the kind.
         {**c, "label": c.get("kind", "").replace("_", " ") if c.get("name") == f"{c.get('target')} {c.get('kind')}" else c.get("name")}
-        for c in sorted((g.report or {}).get("checks", []), key=lambda c: CHECK_ORDER.get(c.get("verdict"), 3))
+        for c in sorted((g.report or {}).get("checks", []), key=lambda c: CHECK_ORDER.get(c.get("verdict"), 4))
     ]
     headline = {
         "pass": "Gate passed",
@@ -273,7 +274,10 @@ def build_context(inputs: Inputs, analysis: Analysis, rp: ReportParams) -> dict[
         "forest": _forest(analysis),
         "distributions": {m.target: _distribution(m, rp.bins) for m in analysis.metrics},
         "explorer": explorer,
-        "judge": _panel(inputs.judge),
+        "judge": judge_view(
+            inputs.judge, inputs.judge_rows, (inputs.gate.report if inputs.gate else None) or {},
+            inputs.params.gate.judge_min_agreement if inputs.params.gate else 0.6, 3, rp.max_chars,
+        ),
         "forgetting": _panel(inputs.forgetting),
         "training": _training(inputs),
         "data": _data(inputs),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from evalgate.report.judge import compact_rows
+
 import json
 from typing import Any
 
@@ -108,7 +110,7 @@ def worst_items(inputs: Inputs, task: str, metrics: list[MetricView], rp: Report
                     side: _clip(answers[side][(task, item)].get("output"), rp.max_chars) if (task, item) in answers.get(side, {}) else None
                     for side in ("base", "candidate")
                 },
-                judge=inputs.judge_rows.get((task, item), []) or inputs.judge_rows.get(("", item), []),
+                judge=compact_rows(inputs.judge_rows.get((task, item), []) or inputs.judge_rows.get(("", item), []), rp.max_chars),
                 why=why,
             )
         )

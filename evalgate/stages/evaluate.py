@@ -7,7 +7,6 @@ reused across data commits and a killed run resumes with only what is missing.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ from evalgate.models import (
 )
 from evalgate.prompts import render_prompt
 from evalgate.scoring import ScoredTask, aggregate, score_task
-from evalgate.tasks import GoldenItem, Task, build_scorers, golden_sha256, load_golden, load_tasks
+from evalgate.tasks import GoldenItem, Task, build_scorers, golden_sha256, load_golden, load_tasks, subset
 from evalgate.ui import info, progress, warn
 
 SIDES = ("base", "candidate")
@@ -59,14 +58,6 @@ class TaskRun:
     items: list[GoldenItem]
     prompts: list[str]
     generation_sha256: str
-
-
-def subset(items: list[GoldenItem], limit: int | None) -> list[GoldenItem]:
-    """A deterministic subset, stable as the golden set grows: the `limit` ids with the lowest hash."""
-    if limit is None or len(items) <= limit:
-        return items
-    keep = set(sorted(range(len(items)), key=lambda i: hashlib.sha256(items[i].id.encode()).digest())[:limit])
-    return [it for i, it in enumerate(items) if i in keep]
 
 
 def check_adapter(root: Path, ev: EvaluateParams, ref: BaseModelRef, base_hash: str) -> tuple[Path, str]:

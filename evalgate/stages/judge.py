@@ -47,8 +47,7 @@ from evalgate.judging.prompt import (
 from evalgate.judging.rubric import Rubric, load_rubrics
 from evalgate.scorers import Score
 from evalgate.scoring import MetricScores, summarise
-from evalgate.stages.evaluate import subset
-from evalgate.tasks import GoldenItem, Task, load_golden, load_tasks
+from evalgate.tasks import GoldenItem, Task, load_golden, load_tasks, subset
 from evalgate.ui import info, progress, warn
 
 SIDES = ("base", "candidate")
@@ -220,7 +219,7 @@ class Planner:
             max_tokens=self.j.max_tokens, temperature=self.j.temperature, top_logprobs=self.j.top_logprobs,
         )  # fmt: skip
 
-    def pointwise(self, rubric: Rubric, task: Task, item_input: str, reference: Any, answer: str, sample: int) -> JudgeCall:
+    def pointwise(self, rubric: Rubric, task: Task, item_input: str, reference: Any, answer: str, sample: int, group: str = "") -> JudgeCall:
         criteria = rubric.criteria
 
         def rescore(reply: Any, parsed: Parsed) -> Parsed:
@@ -239,9 +238,10 @@ class Planner:
             rescore=rescore if self.j.top_logprobs else None,
             mode="pointwise",
             criteria=tuple(criteria),
+            group=group,
         )
 
-    def pairwise(self, rubric: Rubric, task: Task, item_input: str, reference: Any, a: str, b: str, order: str, sample: int) -> JudgeCall:
+    def pairwise(self, rubric: Rubric, task: Task, item_input: str, reference: Any, a: str, b: str, order: str, sample: int, group: str = "") -> JudgeCall:
         return JudgeCall(
             key=self._key(rubric, "pairwise", item_input, reference, [a, b], order, sample),
             messages=tuple(pairwise_messages(rubric, task_description(task), item_input, reference, a, b)),
@@ -249,6 +249,7 @@ class Planner:
             parse=parse_pairwise,
             reply_format=PAIRWISE_FORMAT,
             mode="pairwise",
+            group=group,
         )
 
 
@@ -260,12 +261,12 @@ def plan_requests(planner: Planner, items: list[Item], rubrics_of: dict[str, lis
             for sample in range(j.samples):
                 if "pointwise" in j.modes:
                     for side in SIDES:
-                        call = planner.pointwise(rubric, it.task, it.input_text, it.reference, it.answers[side], sample)
+                        call = planner.pointwise(rubric, it.task, it.input_text, it.reference, it.answers[side], sample, f"{it.task.name}/{it.golden.id}")
                         plan.requests.append(Planned(call, it.task.name, it.golden.id, rubric.name, "pointwise", side=side, sample=sample))
                 if "pairwise" in j.modes:
                     for order in ORDERS:
                         a, b = (it.answers["base"], it.answers["candidate"]) if order == "base_first" else (it.answers["candidate"], it.answers["base"])
-                        call = planner.pairwise(rubric, it.task, it.input_text, it.reference, a, b, order, sample)
+                        call = planner.pairwise(rubric, it.task, it.input_text, it.reference, a, b, order, sample, f"{it.task.name}/{it.golden.id}")
                         plan.requests.append(Planned(call, it.task.name, it.golden.id, rubric.name, "pairwise", order=order, sample=sample))
     for row in calibration:
         src = golden.get((row.task, row.item))
@@ -274,7 +275,7 @@ def plan_requests(planner: Planner, items: list[Item], rubrics_of: dict[str, lis
         for rubric in rubrics_of[row.task]:
             if not set(row.scores) & set(rubric.criteria):
                 continue
-            call = planner.pointwise(rubric, src.task, src.input_text, src.reference, row.answer, 0)
+            call = planner.pointwise(rubric, src.task, src.input_text, src.reference, row.answer, 0, f"{row.task}/{row.item}")
             plan.requests.append(Planned(call, row.task, row.id, rubric.name, "pointwise", calibration=True))
     return plan
 
