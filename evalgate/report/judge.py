@@ -28,7 +28,7 @@ def judge_view(data: dict[str, Any] | None, rows: dict[tuple[str, str], list[dic
         for metric, m in metrics.items():
             targets.append({
                 "task": task, "metric": metric, "base": m.get("base"), "candidate": m.get("candidate"), "delta": m.get("delta"),
-                "delta_stderr": m.get("delta_stderr"), "n": m.get("n"), "base_coverage": m.get("base_coverage"),
+                "delta_stderr": m.get("delta_stderr"), "delta_ci": m.get("delta_ci") or [None, None], "n": m.get("n"), "base_coverage": m.get("base_coverage"),
                 "candidate_coverage": m.get("candidate_coverage"),
             })  # fmt: skip
     trust = []
