@@ -184,6 +184,23 @@ def _provider(name: str) -> str:
     return _registered(name, get_provider)
 
 
+def _capable(any_of: set[str]) -> Callable[[str], str]:
+    """A provider name that is registered and can do one of `any_of`: checked at load, not mid-run."""
+
+    def check(name: str) -> str:
+        from evalgate.generate.registry import get_provider  # dvc: validation only
+
+        found = _registered(name, get_provider) and get_provider(name)
+        if not found.capabilities & any_of:
+            raise ValueError(
+                f"provider {name!r} cannot serve here: it offers {', '.join(sorted(found.capabilities))}, "
+                f"this needs {' or '.join(sorted(any_of))}"
+            )
+        return name
+
+    return check
+
+
 def _check_kind(name: str) -> str:
     from evalgate.checks import get_check  # dvc: validation only
 
@@ -191,11 +208,13 @@ def _check_kind(name: str) -> str:
 
 
 ProviderName = Annotated[str, AfterValidator(_provider)]
+GeneratorName = Annotated[str, AfterValidator(_capable({"complete"}))]
+JudgeName = Annotated[str, AfterValidator(_capable({"judge"}))]
 CheckKindName = Annotated[str, AfterValidator(_check_kind)]
 
 
 class EvaluateParams(StrictModel):
-    backend: ProviderName = Field("hf", description="A registered provider (evalgate.generate.registry): hf | openai-compatible.")
+    backend: GeneratorName = Field("hf", description="A registered provider (evalgate.generate.registry): hf | openai-compatible.")
     adapter: str = Field("models/adapter", description="The candidate's PEFT adapter directory.")
     quantization: Literal["none", "nf4", "int8"] = Field(
         "none", description="Base weights at evaluation; none is fastest on CPU."
@@ -246,7 +265,7 @@ class PriceParams(StrictModel):
 class JudgeParams(StrictModel):
     """The judge stage: rubric-driven graders of base and candidate answers (README: judge)."""
 
-    provider: ProviderName = Field("local", description="local (in-process, offline) | anthropic | openai.")
+    provider: JudgeName = Field("local", description="local (in-process, offline) | anthropic | openai.")
     model: str | None = Field(
         None,
         description=(

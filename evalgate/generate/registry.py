@@ -13,7 +13,10 @@ cannot do what it needs before any request is sent:
 * ``chat``: `chat(requests)`, replies to chat messages (`ChatRequest` -> `ChatReply`), with the
   top log-probabilities of each reply token where the server returns them;
 * ``next_token_probs``: `next_token_probs(prompts, tokens, adapter=...)`, the probability of each
-  of `tokens` as the next token after a prompt that ends in a forced reply prefix.
+  of `tokens` as the next token after a prompt that ends in a forced reply prefix;
+* ``judge``: a judge for the judge stage (evalgate.judging.providers): hosted ones answer
+  `complete(messages, max_tokens, top_logprobs)` one request at a time (the stage's engine
+  adds concurrency, retries and the spend cap), an in-process one grades `run(calls)` itself.
 
 An unknown provider is an error naming the close matches.
 """
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
     from evalgate.generate.base import Backend
     from evalgate.models import BaseModelRef
 
-CAPABILITIES = frozenset({"complete", "pair", "chat", "next_token_probs"})
+CAPABILITIES = frozenset({"complete", "pair", "chat", "next_token_probs", "judge"})
 
 
 @dataclass(frozen=True)

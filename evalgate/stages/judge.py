@@ -287,8 +287,8 @@ def make_judge(params: Params) -> Any:
     from evalgate.generate.registry import ProviderContext, get_provider
 
     prov = get_provider(params.judge.provider)
-    if not prov.capabilities & {"chat", "next_token_probs"}:
-        raise ConfigError(f"judge.provider {prov.name!r} can neither chat nor read next-token probabilities; use local, anthropic or openai")
+    if "judge" not in prov.capabilities:
+        raise ConfigError(f"judge.provider {prov.name!r} is not a judge (it offers {', '.join(sorted(prov.capabilities))}); use local, anthropic or openai")
     return prov.factory(ProviderContext(params=params))
 
 

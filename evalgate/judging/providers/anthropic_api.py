@@ -52,7 +52,7 @@ class AnthropicJudge:
         self._client.close()
 
 
-@provider("anthropic", capabilities={"chat"})
+@provider("anthropic", capabilities={"chat", "judge"})
 def anthropic_judge(ctx: ProviderContext) -> AnthropicJudge:
     """Claude through the official `anthropic` SDK (Messages API); the key from the environment."""
     j = ctx.params.judge

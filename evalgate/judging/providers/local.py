@@ -104,7 +104,7 @@ def _pairwise(probs: dict[str, float], model: str) -> Outcome:
     return Outcome(parsed, _fmt(probs), model)
 
 
-@provider("local", capabilities={"next_token_probs"}, in_process=True)
+@provider("local", capabilities={"next_token_probs", "judge"}, in_process=True)
 def local_judge(ctx: ProviderContext) -> LocalJudge:
     """A Hugging Face model in this process, offline (the built-in model by default): scores
     read from the next-token probabilities of "1".."5" after a forced reply prefix."""

@@ -68,7 +68,7 @@ class OpenAIJudge:
         self._client.close()
 
 
-@provider("openai", capabilities={"chat"})
+@provider("openai", capabilities={"chat", "judge"})
 def openai_judge(ctx: ProviderContext) -> OpenAIJudge:
     """GPT through the official `openai` SDK, or any OpenAI-compatible server via `base_url`;
     G-Eval scores from `top_logprobs` where the server returns them."""
