@@ -35,7 +35,9 @@ class LocalJudge:
         self.tokenizer = load_tokenizer(self.ref)
         self.sha256 = base_model_sha256(self.ref)
         self.placement = resolve_placement(device, compute_dtype)
-        self.model = f"{spec}@{self.sha256[:12]}"
+        # The weights' hash and the compute dtype decide the probabilities: both are in the id,
+        # so grades made in bfloat16 on a CPU are not reused for a float32 run.
+        self.model = f"{spec}@{self.sha256[:12]}/{self.placement.dtype_name}"
         self.backend = HFBackend(
             self.ref, self.tokenizer, adapter_dir=None, quantization="none", placement=self.placement,
             token_budget=token_budget, max_batch_size=max_batch_size,
