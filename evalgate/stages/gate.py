@@ -170,12 +170,19 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         sources[name] = read_scored_stage(root, name, metrics_path(params, name))
         check_fresh(root, sources[name])
     promoted = None
-    if any(get_check(c.kind).versus == "promoted" for c in gate.checks):
+    if any(get_check(c.kind).versus == "promoted" and c.source == "eval" for c in gate.checks):
         promoted = load_promoted(root, gate, sources["eval"])
     results = []
     for check in gate.checks:
         src = sources[check.source]
         if get_check(check.kind).versus == "promoted":
+            if check.source != "eval":
+                reason = (
+                    f"{check.target}: a promotion records evaluate's per-item scores only, so there is nothing "
+                    f"of the {SCORE_SOURCES[check.source]} stage to compare with; compare with the base instead"
+                )
+                results.append(skipped_check(check, reason))
+                continue
             if promoted is None:
                 reason = f"{check.target}: no promoted run yet ({gate.promoted} does not exist); nothing to compare with"
                 results.append(skipped_check(check, reason))
