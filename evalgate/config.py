@@ -281,7 +281,10 @@ class JudgeParams(StrictModel):
         default_factory=lambda: ["pointwise"], min_length=1, description="pointwise: each answer scored; pairwise: base vs candidate, both orders."
     )
     samples: int = Field(1, ge=1, le=20, description="Judge replies per item and order (hosted, temperature > 0).")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Hosted judges' sampling temperature.")
+    temperature: float | None = Field(
+        None, ge=0.0, le=2.0,
+        description="Hosted judges' sampling temperature; unset: 0 for openai, the API's default for anthropic (not sent).",
+    )
     max_items_per_task: int | None = Field(
         None, ge=1, description="Judge a deterministic subset of each task's items (the demo's CPU budget)."
     )
@@ -315,7 +318,7 @@ class JudgeParams(StrictModel):
         hosted = self.provider in ("anthropic", "openai")
         if hosted and not self.model:
             raise ValueError(f"provider {self.provider} needs `model:` (a dated model id, e.g. for anthropic claude-sonnet-4-5-20250929)")
-        if self.samples > 1 and (self.provider == "local" or self.temperature == 0):
+        if self.samples > 1 and (self.provider == "local" or not self.temperature):
             raise ValueError("samples > 1 needs a hosted judge with temperature > 0 (the local judge and temperature 0 are deterministic)")
         if self.max_cost_usd is not None and hosted and self.model not in self.prices:
             raise ValueError(f"max_cost_usd needs a price for {self.model!r} under judge.prices (input_per_mtok, output_per_mtok)")

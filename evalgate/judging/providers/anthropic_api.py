@@ -13,7 +13,7 @@ from evalgate.judging.providers.common import api_key, classify
 class AnthropicJudge:
     provider = "anthropic"
 
-    def __init__(self, model: str, key_env: str, base_url: str | None, timeout_s: float, temperature: float = 0.0):
+    def __init__(self, model: str, key_env: str, base_url: str | None, timeout_s: float, temperature: float | None = None):
         import anthropic
 
         self.model = model
@@ -32,10 +32,9 @@ class AnthropicJudge:
         system = "\n\n".join(c for r, c in messages if r == "system")
         turns = [{"role": r, "content": c} for r, c in messages if r != "system"]
         try:
-            resp = self._client.messages.create(
-                model=self.model, max_tokens=max_tokens, system=system, messages=turns,
-                extra_body={"temperature": self.temperature},
-            )  # fmt: skip
+            # This SDK's signature no longer lists `temperature`: sent only when configured.
+            extra = {"extra_body": {"temperature": self.temperature}} if self.temperature is not None else {}
+            resp = self._client.messages.create(model=self.model, max_tokens=max_tokens, system=system, messages=turns, **extra)
         except Exception as exc:  # noqa: BLE001 - classified: retried, or reported as one line
             raise classify(exc, self._sdk, self.key_env) from None
         text = "".join(getattr(block, "text", "") for block in resp.content or [])

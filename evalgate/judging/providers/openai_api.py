@@ -15,7 +15,7 @@ from evalgate.judging.providers.common import api_key, classify
 class OpenAIJudge:
     provider = "openai"
 
-    def __init__(self, model: str, key_env: str, base_url: str | None, timeout_s: float, temperature: float = 0.0):
+    def __init__(self, model: str, key_env: str, base_url: str | None, timeout_s: float, temperature: float | None = None):
         import openai
 
         self.model = model
@@ -35,7 +35,7 @@ class OpenAIJudge:
             "model": self.model,
             "messages": [{"role": r, "content": c} for r, c in messages],
             "max_tokens": max_tokens,
-            "temperature": self.temperature,
+            "temperature": 0.0 if self.temperature is None else self.temperature,
         }
         if top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=top_logprobs)
