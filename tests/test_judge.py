@@ -686,3 +686,20 @@ def test_a_judge_check_against_the_promoted_run_is_skipped_with_the_reason(jp):
     jp.gate([{"target": "judge:qa/accuracy", "kind": "max_drop_vs_promoted", "margin": 0.5}])
     check = run_gate(jp)["checks"][0]
     assert check["verdict"] == "skipped" and "evaluate's per-item scores only" in check["reason"]
+
+
+def test_the_report_and_summary_show_advisory_judge_checks(jp, run_cli):
+    jp.server.grader = contrary_grader(CALIBRATION)
+    jp.judge()
+    jp.gate([
+        {"target": "judge:qa/accuracy", "kind": "min", "threshold": 4.5, "decide_on": "point"},
+        {"target": "qa/exact_match", "kind": "min_coverage", "threshold": 0.5},
+    ])  # fmt: skip
+    run_gate(jp)
+    result = run_cli("report")
+    assert result.exit_code == 0, result.output
+    summary = (jp.root / "reports" / "summary.md").read_text()
+    assert "Advisory checks" in summary and "1 advisory (not counted)" in summary
+    html = (jp.root / "reports" / "report.html").read_text()
+    assert "Does this judge agree with people?" in html and "<strong>advisory</strong>" in html
+    assert "judge:qa/accuracy" in html and "judge-20260101" in html
