@@ -33,7 +33,7 @@ def main() -> int:
     from evalgate.judging.engine import HostedRunner, Ledger, RetryPolicy
     from evalgate.judging.providers.openai_api import OpenAIJudge
     from evalgate.judging.rubric import load_rubrics
-    from evalgate.stages.judge import Planner, execute, Plan, Planned
+    from evalgate.stages.judge import Plan, Planned, Planner, execute
     from evalgate.tasks import load_golden, load_tasks
     from tests.judge_server import JudgeTestServer
 

@@ -153,15 +153,12 @@ def build() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for task, table, field in (("ticket_triage", TRIAGE, "ticket"), ("alarm_summary", ALARM, "alarms")):
         gold = [json.loads(line) for line in (ROOT / "golden_sets" / f"{task}.jsonl").read_text().splitlines() if line.strip()]
-        picked = _pick(gold, PER_TASK + 40, "judge-calibration")
+        picked = _pick(gold, PER_TASK + 40, "judge-calibration")  # spares: `other` answers come from them too
         kinds = list(table)
-        made = 0
-        for n, item in enumerate(picked):
-            if made >= PER_TASK:
-                break
+        for n, item in enumerate(picked[:PER_TASK]):
             other = picked[(n + 7) % len(picked)]
             for shift in range(len(kinds)):  # the item's kind, or the next one that applies to it
-                kind = kinds[(made + shift) % len(kinds)]
+                kind = kinds[(n + shift) % len(kinds)]
                 if task == "ticket_triage":
                     answer = triage_answer(kind, item["reference"], other["reference"], n)
                 else:
@@ -169,9 +166,8 @@ def build() -> list[dict[str, Any]]:
                 if answer:
                     break
             scores, reasons = table[kind]
-            made += 1
             rows.append({
-                "id": f"cal-{task}-{made:03d}", "task": task, "item": item["id"], "kind": kind, "answer": answer,
+                "id": f"cal-{task}-{n + 1:03d}", "task": task, "item": item["id"], "kind": kind, "answer": answer,
                 "scores": dict(zip(CRITERIA, scores, strict=True)), "reasons": dict(zip(CRITERIA, reasons, strict=True)),
             })  # fmt: skip
     return rows

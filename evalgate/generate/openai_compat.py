@@ -137,20 +137,7 @@ class OpenAICompatBackend:
         if request.top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=request.top_logprobs)
         response = client.chat.completions.create(**kwargs)
-        choice = response.choices[0]
-        logprobs = None
-        content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
-        if content:
-            logprobs = tuple({alt.token: float(alt.logprob) for alt in (tok.top_logprobs or [])} for tok in content)
-        usage = response.usage
-        return ChatReply(
-            text=choice.message.content or "",
-            model=response.model,
-            finish_reason=choice.finish_reason or "stop",
-            logprobs=logprobs,
-            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-        )
+        return chat_reply(response)
 
     def _complete(self, client: Any, model: str, request: Request) -> Generation:
         start = time.perf_counter()
@@ -287,3 +274,24 @@ def _served_models(client: Any) -> set[str] | None:
         return {m.id for m in client.models.list(timeout=10)}
     except (openai.OpenAIError, ValueError, TypeError):
         return None
+
+
+def chat_reply(response: Any) -> ChatReply:
+    """A chat completion as a ChatReply: the text, the exact model id the server reports, and
+    each reply token with its top alternatives' log-probabilities where the server sent them."""
+    choice = response.choices[0]
+    logprobs = tokens = None
+    content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
+    if content:
+        tokens = tuple(t.token for t in content)
+        logprobs = tuple({alt.token: float(alt.logprob) for alt in (t.top_logprobs or [])} for t in content)
+    usage = response.usage
+    return ChatReply(
+        text=choice.message.content or "",
+        model=response.model,
+        finish_reason=choice.finish_reason or "stop",
+        logprobs=logprobs,
+        tokens=tokens,
+        input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+    )

@@ -99,6 +99,7 @@ def make_backend(name: str, ctx: ProviderContext, *, needs: set[str] = frozenset
 def _load_builtins() -> None:
     """The built-in providers register on import (cheap: their heavy imports are inside)."""
     import evalgate.generate.providers  # noqa: F401
+
     # The judge's providers register here too (one registry), but no generation stage can use
     # them (they neither complete nor pair), so they are not part of evaluate's dependencies.
     import evalgate.judging.providers  # noqa: F401  # dvc: validation only

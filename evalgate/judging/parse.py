@@ -107,12 +107,10 @@ def geval_scores(text: str, logprobs: tuple[dict[str, float], ...] | None, token
         return {}
     out = {}
     for c in criteria:
-        m = None
-        for m in re.finditer(r'"' + re.escape(c) + r'"\s*:\s*\{\s*"score"\s*:\s*"?([1-5])', text):
-            pass  # the last occurrence, like last_json_object
-        if m is None:
+        found = list(re.finditer(r'"' + re.escape(c) + r'"\s*:\s*\{\s*"score"\s*:\s*"?([1-5])', text))
+        if not found:
             continue
-        at = m.start(1)
+        at = found[-1].start(1)  # the last occurrence, like last_json_object
         idx = max(i for i, s in enumerate(starts) if s <= at)
         weighted = probability_weighted(logprobs[idx])
         if weighted is not None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from evalgate.report.judge import compact_rows
-
 import json
 from typing import Any
 
 import numpy as np
 
 from evalgate.config import ReportParams
+from evalgate.report.judge import compact_rows
 from evalgate.report.loaders import Inputs
 from evalgate.report.views import Flip, FlipView, ItemView, MetricView
 

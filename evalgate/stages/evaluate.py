@@ -45,7 +45,15 @@ from evalgate.models import (
 )
 from evalgate.prompts import render_prompt
 from evalgate.scoring import ScoredTask, aggregate, score_task
-from evalgate.tasks import GoldenItem, Task, build_scorers, golden_sha256, load_golden, load_tasks, subset
+from evalgate.tasks import (
+    GoldenItem,
+    Task,
+    build_scorers,
+    golden_sha256,
+    load_golden,
+    load_tasks,
+    subset,
+)
 from evalgate.ui import info, progress, warn
 
 SIDES = ("base", "candidate")

@@ -40,10 +40,10 @@ from evalgate.errors import InputError
 from evalgate.git import git_commit
 from evalgate.policy import (
     apply_family,
-    make_advisory,
     check_counts,
     decide_check,
     headline,
+    make_advisory,
     skipped_check,
     verdict,
 )

@@ -528,6 +528,35 @@ def calibration_agreement(plan: Plan, calibration: list[CalibrationRow], rubrics
 # ------------------------------------------------------------------------------------ the stage
 
 
+def grade(judge: Any, model: str, plan: Plan, j: JudgeParams) -> tuple[int, int, Any]:
+    """Every request of `plan` graded, from the cache or the judge, priced into a ledger:
+    (answered from the cache, sent, ledger). A spend cap or a service that keeps failing
+    stops it with one line, what was graded kept in the cache."""
+    from evalgate.judging.engine import Ledger, Price
+
+    price_cfg = j.prices.get(model) or j.prices.get(judge.model)
+    price = Price(price_cfg.input_per_mtok, price_cfg.output_per_mtok) if price_cfg else None
+    ledger = Ledger(j.max_cost_usd)
+    cache = JudgeCache(judge_cache_path(j))
+    try:
+        hits, sent = execute(plan, cache, _runner(judge, j, price, ledger))
+    except PermanentError as exc:
+        done = sum(p.outcome is not None for p in plan.requests)
+        raise ServiceError(
+            f"judge: {judge.provider} {model}: {exc}; {done} of {len(plan.requests)} requests are graded and cached, "
+            "rerun to grade the rest"
+        ) from None
+    except SpendCapReached as exc:
+        done = sum(p.outcome is not None for p in plan.requests)
+        raise InputError(
+            f"judge: stopped before the spend cap: {exc}. {done} of {len(plan.requests)} requests are graded "
+            "and cached; raise judge.max_cost_usd and rerun to grade the rest (nothing graded is lost)"
+        ) from None
+    finally:
+        cache.close()
+    return hits, sent, ledger
+
+
 def judge_cache_path(j: JudgeParams) -> Path:
     return Path(j.cache) if j.cache else cache_dir() / "judge.sqlite"
 
@@ -568,33 +597,9 @@ def run_judge(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     judge = make_judge(params)
     try:
         model = resolve_model(judge, j)
-        planner = Planner(j, judge.provider, model)
-        plan = plan_requests(planner, items, rubrics_of, calibration, golden)
-        from evalgate.judging.engine import Ledger, Price
-
-        price_cfg = j.prices.get(model) or j.prices.get(judge.model)
-        price = Price(price_cfg.input_per_mtok, price_cfg.output_per_mtok) if price_cfg else None
-        ledger = Ledger(j.max_cost_usd)
-        cache = JudgeCache(judge_cache_path(j))
-        try:
-            runner = _runner(judge, j, price, ledger)
-            info(f"judge: {judge.provider} {model}: {len(plan.requests)} requests ({len(items)} items, {len(calibration)} calibration answers)")
-            try:
-                hits, sent = execute(plan, cache, runner)
-            except PermanentError as exc:
-                done = sum(p.outcome is not None for p in plan.requests)
-                raise ServiceError(
-                    f"judge: {judge.provider} {model}: {exc}; {done} of {len(plan.requests)} requests are graded and cached, "
-                    "rerun to grade the rest"
-                ) from None
-            except SpendCapReached as exc:
-                done = sum(p.outcome is not None for p in plan.requests)
-                raise InputError(
-                    f"judge: stopped before the spend cap: {exc}. {done} of {len(plan.requests)} requests are graded "
-                    "and cached; raise judge.max_cost_usd and rerun to grade the rest (nothing graded is lost)"
-                ) from None
-        finally:
-            cache.close()
+        plan = plan_requests(Planner(j, judge.provider, model), items, rubrics_of, calibration, golden)
+        info(f"judge: {judge.provider} {model}: {len(plan.requests)} requests ({len(items)} items, {len(calibration)} calibration answers)")
+        hits, sent, ledger = grade(judge, model, plan, j)
         identity = judge.identity()
     finally:
         if hasattr(judge, "close"):
@@ -683,15 +688,7 @@ def run_calibrate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     try:
         model = resolve_model(judge, j)
         plan = plan_requests(Planner(j, judge.provider, model), [], rubrics_of, calibration, golden)
-        from evalgate.judging.engine import Ledger, Price
-
-        price_cfg = j.prices.get(model) or j.prices.get(judge.model)
-        price = Price(price_cfg.input_per_mtok, price_cfg.output_per_mtok) if price_cfg else None
-        cache = JudgeCache(judge_cache_path(j))
-        try:
-            execute(plan, cache, _runner(judge, j, price, Ledger(j.max_cost_usd)))
-        finally:
-            cache.close()
+        grade(judge, model, plan, j)
     finally:
         if hasattr(judge, "close"):
             judge.close()

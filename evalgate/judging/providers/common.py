@@ -57,6 +57,6 @@ def classify(exc: Exception, sdk: Any, key_env: str) -> Exception:
         if status in (401, 403):
             return PermanentError(f"HTTP {status}: the API refused the key in {key_env}: {detail}")
         return PermanentError(f"HTTP {status}: {detail}")
-    if isinstance(exc, sdk.APIResponseValidationError) or isinstance(exc, ValueError):
+    if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
         return TransientError(f"unreadable response: {type(exc).__name__}")
     return exc

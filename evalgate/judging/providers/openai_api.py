@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalgate.generate.base import ChatReply
+from evalgate.generate.openai_compat import chat_reply
 from evalgate.generate.registry import ProviderContext, provider
+from evalgate.judging.engine import TransientError
 from evalgate.judging.providers.common import api_key, classify
 
 
@@ -44,25 +46,8 @@ class OpenAIJudge:
         except Exception as exc:  # noqa: BLE001 - classified: retried, or reported as one line
             raise classify(exc, self._sdk, self.key_env) from None
         if not getattr(resp, "choices", None):
-            from evalgate.judging.engine import TransientError
-
             raise TransientError("a response without choices")
-        choice = resp.choices[0]
-        logprobs = tokens = None
-        content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
-        if content:
-            tokens = tuple(t.token for t in content)
-            logprobs = tuple({alt.token: float(alt.logprob) for alt in (t.top_logprobs or [])} for t in content)
-        usage = resp.usage
-        return ChatReply(
-            text=choice.message.content or "",
-            model=resp.model,
-            finish_reason=choice.finish_reason or "stop",
-            logprobs=logprobs,
-            tokens=tokens,
-            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-        )
+        return chat_reply(resp)
 
     def close(self) -> None:
         self._client.close()
