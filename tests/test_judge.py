@@ -703,3 +703,11 @@ def test_the_report_and_summary_show_advisory_judge_checks(jp, run_cli):
     html = (jp.root / "reports" / "report.html").read_text()
     assert "Does this judge agree with people?" in html and "<strong>advisory</strong>" in html
     assert "judge:qa/accuracy" in html and "judge-20260101" in html
+
+
+def test_calibration_set_that_is_not_utf8_is_named(jp, run_cli):
+    path = jp.root / "golden_sets" / "judge_calibration.jsonl"
+    path.write_bytes(path.read_bytes() + b'{"id": "x\xff"}\n')
+    result = run_cli("judge")
+    assert result.exit_code == 2
+    assert f"judge_calibration.jsonl:{CALIB + 1}: not valid UTF-8" in result.output

@@ -155,16 +155,14 @@ def load_calibration(path: Path, tasks: dict[str, Task], rubrics_of: dict[str, l
     `reasons`). Missing is not an error (every judge check is then advisory); malformed is."""
     if not path.is_file():
         return []
+    from evalgate.data.records import Problem, iter_lines
+
     rows: list[CalibrationRow] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, _, rec in iter_lines(path, str(path)):
         where = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: invalid JSON ({exc.msg}); fix the line") from None
+        if isinstance(rec, Problem):
+            raise InputError(f"{rec}; fix the line")
         if not isinstance(rec, dict):
             raise InputError(f"{where}: not a JSON object")
         for key, kind in (("id", str), ("task", str), ("item", str), ("answer", str), ("scores", dict)):
