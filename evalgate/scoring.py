@@ -115,5 +115,18 @@ def summarise(m: MetricScores) -> dict[str, Any]:
     }
 
 
+def with_ci(summary: dict[str, Any], m: MetricScores, resamples: int = 2000) -> dict[str, Any]:
+    """The summary with a paired 95% bootstrap CI of candidate - base over the items both sides scored."""
+    from evalgate.stats import paired_bootstrap_ci
+
+    pairs = [(b.value, c.value) for b, c in zip(m.sides["base"], m.sides["candidate"], strict=True) if b.value is not None and c.value is not None]
+    if len(pairs) >= 2:
+        ci = paired_bootstrap_ci([b for b, _ in pairs], [c for _, c in pairs], n_resamples=resamples, method="percentile")
+        summary["delta_ci"] = [round(ci.low, 6), round(ci.high, 6)]
+    else:
+        summary["delta_ci"] = None
+    return summary
+
+
 def aggregate(scored: Sequence[ScoredTask]) -> dict[str, dict[str, Any]]:
     return {st.task: {m.metric: summarise(m) for m in st.metrics} for st in scored}

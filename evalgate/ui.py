@@ -137,6 +137,24 @@ def print_judge_table(metrics: dict, path: str) -> None:
             )
 
 
+def print_forgetting_table(metrics: dict, path: str) -> None:
+    """Per general-capability task and metric: base, candidate, delta with its paired CI, n."""
+    from rich.table import Table
+
+    table = Table(title=f"forgetting -> {path}", title_justify="left")
+    for col in ("task", "metric", "base", "candidate", "delta", "95% CI", "n"):
+        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
+
+    def f(x: float | None, sign: bool = False) -> str:
+        return "-" if x is None else (f"{x:+.3f}" if sign else f"{x:.3f}")
+
+    for task, ms in metrics.get("tasks", {}).items():
+        for name, m in ms.items():
+            ci = m.get("delta_ci") or [None, None]
+            table.add_row(task, name, f(m.get("base")), f(m.get("candidate")), f(m.get("delta"), True), f"[{f(ci[0], True)}, {f(ci[1], True)}]", str(m.get("n", "")))
+    console.print(table)
+
+
 def print_agreement(result: dict, minimum: float | None) -> None:
     from rich.table import Table
 

@@ -382,8 +382,23 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
         "trainer_path": "cached_lower_layers", "frozen_layers": 26,
         "phase_seconds": {"load_s": 2.1, "lower_layers_s": 46.3, "train_s": 296.0, "save_s": 0.1},
     }))
+    (project.root / "metrics" / "forgetting.json").write_text(json.dumps({
+        "schema_version": 1,
+        "tasks": {"arc_easy": {
+            "acc": {"n": 570, "base": 0.59, "candidate": 0.57, "delta": -0.02, "delta_ci": [-0.041, 0.002], "higher_is_better": True, "binary": True, "lm_eval": {"base": 0.59, "candidate": 0.57}},
+            "gold_ll_per_byte": {"n": 570, "base": -1.05, "candidate": -1.08, "delta": -0.03, "delta_ci": [-0.04, -0.02], "higher_is_better": True, "binary": False},
+        }},
+        "run": {"computed": {"base": [], "candidate": ["arc_easy"]}},
+        "provenance": {"scores_file": "runs/forgetting_scores.jsonl", "scores_sha256": "c" * 64, "packages": {"lm_eval": "0.4.13"},
+                       "tasks": {"arc_easy": {"items": 570, "documents": 570, "task_file": "tasks/forgetting/arc_easy.yaml", "output_type": "multiple_choice"}}},
+    }))  # fmt: skip
     assert run_cli("report").exit_code == 0
     html = report_files(project.root)["html"].read_text()
+    assert "The forgetting stage: not run" not in html
+    for text in ("Forgetting: general capability", "gold_ll_per_byte", "-0.020 [-0.041, 0.002]", "570 of 570 documents", "candidate arc_easy"):
+        assert text in html, text
+    summary = json.loads((project.root / "metrics" / "summary.json").read_text())
+    assert summary["forgetting"]["arc_easy"]["acc"] == {"base": 0.59, "candidate": 0.57, "delta": -0.02, "ci_low": -0.041, "ci_high": 0.002, "n": 570}
     assert "frozen layers computed once, cached (layers 0-25 frozen)" in html
     assert "load 2.1, lower layers 46.3, train 296, save 0.1" in html
     assert "not run in this pipeline (metrics/judge.json" not in html

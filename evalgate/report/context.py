@@ -16,6 +16,7 @@ from evalgate.git import git_commit, git_state
 from evalgate.policy import headline as headline_text
 from evalgate.report import charts
 from evalgate.report.analysis import versus_of
+from evalgate.report.forgetting import forgetting_view
 from evalgate.report.judge import judge_view
 from evalgate.report.loaders import Inputs
 from evalgate.report.views import Analysis, MetricView, fmt, fmt_delta
@@ -116,35 +117,6 @@ def _explorer(analysis: Analysis) -> dict[str, Any]:
             "anchors": t.anchors,
         }
     return {"tasks": tasks}
-
-
-def _panel(data: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A stage's metrics file as it is: its per-target table and its other numbers (no guessing)."""
-    if data is None:
-        return None
-    scalars: list[tuple[str, Any]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(value, int | float | str | bool) or value is None:
-            scalars.append((prefix, value))
-
-    for key, value in data.items():
-        if key not in ("schema_version", "tasks", "provenance"):
-            walk(key, value)
-    rows = []
-    tasks = data.get("tasks")
-    for task, metrics in (tasks if isinstance(tasks, dict) else {}).items():
-        for metric, m in (metrics if isinstance(metrics, dict) else {}).items():
-            if isinstance(m, dict):
-                rows.append({"task": task, "metric": metric, **m})
-    columns = [
-        k for k in ("n", "base", "candidate", "delta", "delta_stderr", "coverage", "candidate_coverage", "agreement", "cost_usd")
-        if any(k in r for r in rows)
-    ]
-    return {"scalars": scalars, "rows": rows, "columns": columns}
 
 
 def _training(inputs: Inputs) -> dict[str, Any]:
@@ -278,7 +250,7 @@ def build_context(inputs: Inputs, analysis: Analysis, rp: ReportParams) -> dict[
             inputs.judge, inputs.judge_rows, (inputs.gate.report if inputs.gate else None) or {},
             inputs.params.gate.judge_min_agreement if inputs.params.gate else 0.6, 3, rp.max_chars,
         ),
-        "forgetting": _panel(inputs.forgetting),
+        "forgetting": forgetting_view(inputs.forgetting, (inputs.gate.report if inputs.gate else None) or {}),
         "training": _training(inputs),
         "data": _data(inputs),
         "provenance": provenance,

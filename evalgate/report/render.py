@@ -103,10 +103,11 @@ def flat_metrics(
     gate: dict[str, Any] | None,
     prepare: dict[str, Any] | None = None,
     train: dict[str, Any] | None = None,
+    forgetting: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Numbers only (no hashes, no strings), so `dvc metrics diff` prints a readable table: the
     gate's counts, prepare's and train's numbers, and per task and metric the means and the
-    paired delta with its CI."""
+    paired delta with its CI (the forgetting stage's general-capability tasks too)."""
     tasks: dict[str, dict[str, dict[str, float]]] = {}
     for m in analysis.metrics:
         row: dict[str, float] = {}
@@ -137,6 +138,17 @@ def flat_metrics(
     if train is not None:
         out["train"] = {k: v for k, v in _numbers(train).items() if k != "schema_version"}
     out["tasks"] = tasks
+    if forgetting is not None:
+        general: dict[str, dict[str, dict[str, float]]] = {}
+        for task, metrics in (forgetting.get("tasks") or {}).items():
+            for metric, m in (metrics or {}).items():
+                row = {k: round(float(m[k]), 6) for k in ("base", "candidate", "delta") if isinstance(m.get(k), int | float)}
+                ci = m.get("delta_ci") or []
+                if len(ci) == 2 and all(isinstance(x, int | float) for x in ci):
+                    row.update(ci_low=round(float(ci[0]), 6), ci_high=round(float(ci[1]), 6))
+                row["n"] = int(m.get("n") or 0)
+                general.setdefault(task, {})[metric] = row
+        out["forgetting"] = general
     return out
 
 

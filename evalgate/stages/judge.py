@@ -46,7 +46,7 @@ from evalgate.judging.prompt import (
 )
 from evalgate.judging.rubric import Rubric, load_rubrics
 from evalgate.scorers import Score
-from evalgate.scoring import MetricScores, summarise
+from evalgate.scoring import MetricScores, summarise, with_ci
 from evalgate.tasks import GoldenItem, Task, load_golden, load_tasks, subset
 from evalgate.ui import info, progress, warn
 
@@ -344,19 +344,6 @@ def execute(plan: Plan, cache: JudgeCache, runner: Any) -> tuple[int, int]:
 # ----------------------------------------------------------------------------------- assembling
 
 
-def _with_ci(summary: dict[str, Any], m: MetricScores) -> dict[str, Any]:
-    """The summary with a paired 95% bootstrap CI of candidate - base over the items both sides scored."""
-    from evalgate.stats import paired_bootstrap_ci
-
-    pairs = [(b.value, c.value) for b, c in zip(m.sides["base"], m.sides["candidate"], strict=True) if b.value is not None and c.value is not None]
-    if len(pairs) >= 2:
-        ci = paired_bootstrap_ci([b for b, _ in pairs], [c for _, c in pairs], n_resamples=2000, method="percentile")
-        summary["delta_ci"] = [round(ci.low, 6), round(ci.high, 6)]
-    else:
-        summary["delta_ci"] = None
-    return summary
-
-
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -426,7 +413,7 @@ def assemble(plan: Plan, items: list[Item], rubrics_of: dict[str, list[Rubric]],
                                 m.sides[side].append(Score(_mean(got), reason))
                                 if (v := _variance(got)) is not None:
                                     variances.append(v)
-                    summary = _with_ci(summarise(m), m)
+                    summary = with_ci(summarise(m), m)
                     summary["rubric"] = rubric.name
                     if j.samples > 1:
                         summary["mean_item_variance"] = round(_mean(variances), 6) if variances else None
@@ -462,7 +449,7 @@ def assemble(plan: Plan, items: list[Item], rubrics_of: dict[str, list[Rubric]],
                     expl = "unscored: a reply in one order could not be read" if value is None else f"both orders: {value:+.2f}"
                     m.sides["base"].append(Score(0.0 if value is not None else None, ""))
                     m.sides["candidate"].append(Score(value, expl))
-                summary = _with_ci(summarise(m), m)
+                summary = with_ci(summarise(m), m)
                 summary["rubric"] = rubric.name
                 metrics[task]["win_rate"] = summary
                 order_stats[task] = {

@@ -91,7 +91,7 @@ def run_report(params: Params, root: Path = Path(".")) -> ReportResult:
     outputs = {
         rp.html: render_html(ctx),
         rp.summary: render_summary(ctx),
-        rp.metrics: dump_json(flat_metrics(analysis, inputs.gate.report, inputs.prepare_metrics, inputs.train_metrics)),
+        rp.metrics: dump_json(flat_metrics(analysis, inputs.gate.report, inputs.prepare_metrics, inputs.train_metrics, inputs.forgetting)),
         rp.deltas_plot: deltas_csv(analysis),
     }
     for path, text in outputs.items():
