@@ -397,6 +397,8 @@ def test_optional_panels_say_not_run_or_show_their_numbers(run, run_cli):
     assert "The forgetting stage: not run" not in html
     for text in ("Forgetting: general capability", "gold_ll_per_byte", "-0.020 [-0.041, 0.002]", "570 of 570 documents", "candidate arc_easy"):
         assert text in html, text
+    md = report_files(project.root)["summary"].read_text()
+    assert "| arc_easy | acc | 570 | 0.590 | 0.570 | -0.020 [-0.041, 0.002] | not gated |" in md
     summary = json.loads((project.root / "metrics" / "summary.json").read_text())
     assert summary["forgetting"]["arc_easy"]["acc"] == {"base": 0.59, "candidate": 0.57, "delta": -0.02, "ci_low": -0.041, "ci_high": 0.002, "n": 570}
     assert "frozen layers computed once, cached (layers 0-25 frozen)" in html

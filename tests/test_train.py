@@ -325,20 +325,23 @@ def test_bundled_replay_text_is_general_english_not_a_forgetting_benchmark():
     from evalgate.config import ReplayParams
     from evalgate.training.replay import load_texts
 
-    texts = load_texts(ReplayParams(records=500), Path("."))
-    assert len(texts) == 499 and all(len(t) > 200 for t in texts)
+    stories = load_texts(ReplayParams(source="coqa-stories", records=500), Path("."))
+    assert len(stories) == 499 and all(len(t) > 200 for t in stories)
+    both = load_texts(ReplayParams(records=10), Path("."))
+    assert len(both) == 10 and sum(t.startswith("Question: ") for t in both) == 5  # split evenly
+    assert both[5].count("\nAnswer: ") == 4
 
 
 def test_replay_targets_are_drawn_from_the_base_models_own_predictions(tiny_model_dir):
     """targets: base: label j is a draw from the model's next-token distribution after tokens
     0..j-1 (in expectation a KL-to-base loss), seeded; a position the model is sure about gets
     its one likely token."""
+    from types import SimpleNamespace
+
     from transformers import AutoModelForCausalLM
 
     from evalgate.training.data import Encoded
     from evalgate.training.replay import base_targets
-
-    from types import SimpleNamespace
 
     def certain(input_ids, attention_mask, use_cache):  # a model sure that 42 comes next, everywhere
         logits = torch.full((*input_ids.shape, 64), -50.0)
