@@ -234,7 +234,10 @@ def _paired(c: CheckInput, *, gain: bool) -> CheckResult:
             else {"better": int(mc.b), "worse": int(mc.c), "p_value": mc.p_value}
         )
     base_mean, cand_mean = float(np.mean(p.base)), float(np.mean(p.cand))
-    rel = "is above" if ok else "is not above"
+    if sign > 0:
+        rel = "is above" if ok else "is not above"
+    else:  # lower is better: the worse end of the interval is its upper bound
+        rel = "is below" if ok else "is not below"
     bound_word = "lower" if sign > 0 else "upper"
     reason = (
         f"{chk.target}: candidate {fmt(cand_mean)} vs {versus} {fmt(base_mean)}, difference {est:+.3f} "

@@ -190,6 +190,7 @@ def test_gate_blocks_an_adapter_that_forgets_and_passes_one_that_does_not(fg_pro
     failed = {c["target"] for c in gate["checks"] if c["verdict"] == "fail"}
     assert {"forgetting:toy_mc/gold_ll_per_byte", "forgetting:toy_text/bits_per_byte"} <= failed
     assert "forgetting:toy_text/bits_per_byte" in result.output
+    assert "the CI's upper bound is not below +0.010 (the allowed drop is 0.01)" in result.output  # lower is better
 
 
 def test_gate_refuses_forgetting_results_older_than_a_task_file(fg_project, run_cli):
