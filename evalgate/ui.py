@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sized
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -111,22 +111,27 @@ def print_gate(report: dict, path: str) -> None:
     console.print(f"[bold {colour}]gate {report['verdict'].upper()}[/bold {colour}]: {report['summary']} -> {path}")
 
 
-def print_judge_table(metrics: dict, path: str) -> None:
-    """Per task and judge target: base, candidate, delta, coverage; then the judge's agreement."""
+def _f(x: float | None, sign: bool = False) -> str:
+    return "-" if x is None else (f"{x:+.3f}" if sign else f"{x:.3f}")
+
+
+def _stage_table(metrics: dict, title: str, second: str, last: tuple[str, Any]) -> None:
+    """Per task and metric of a stage's metrics file: base, candidate, delta, one more column, n."""
     from rich.table import Table
 
-    table = Table(title=f"judge -> {path}", title_justify="left")
-    for col in ("task", "target", "base", "candidate", "delta", "coverage (b / c)", "n"):
-        table.add_column(col, justify="left" if col in ("task", "target") else "right")
-
-    def f(x: float | None, sign: bool = False) -> str:
-        return "-" if x is None else (f"{x:+.3f}" if sign else f"{x:.3f}")
-
+    table = Table(title=title, title_justify="left")
+    for col in ("task", second, "base", "candidate", "delta", last[0], "n"):
+        table.add_column(col, justify="left" if col in ("task", second) else "right")
     for task, ms in metrics.get("tasks", {}).items():
         for name, m in ms.items():
-            cov = f"{f(m.get('base_coverage'))} / {f(m.get('candidate_coverage'))}"
-            table.add_row(task, name, f(m.get("base")), f(m.get("candidate")), f(m.get("delta"), True), cov, str(m.get("n", "")))
+            table.add_row(task, name, _f(m.get("base")), _f(m.get("candidate")), _f(m.get("delta"), True), last[1](m), str(m.get("n", "")))
     console.print(table)
+
+
+def print_judge_table(metrics: dict, path: str) -> None:
+    """Per task and judge target: base, candidate, delta, coverage; then the judge's agreement."""
+    coverage = ("coverage (b / c)", lambda m: f"{_f(m.get('base_coverage'))} / {_f(m.get('candidate_coverage'))}")
+    _stage_table(metrics, f"judge -> {path}", "target", coverage)
     print_agreement({"tasks": metrics.get("agreement", {})}, None)
     for task, o in (metrics.get("order") or {}).items():
         if o.get("order_consistency") is not None:
@@ -139,20 +144,12 @@ def print_judge_table(metrics: dict, path: str) -> None:
 
 def print_forgetting_table(metrics: dict, path: str) -> None:
     """Per general-capability task and metric: base, candidate, delta with its paired CI, n."""
-    from rich.table import Table
 
-    table = Table(title=f"forgetting -> {path}", title_justify="left")
-    for col in ("task", "metric", "base", "candidate", "delta", "95% CI", "n"):
-        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
+    def ci(m: dict) -> str:
+        low, high = m.get("delta_ci") or [None, None]
+        return f"[{_f(low, True)}, {_f(high, True)}]"
 
-    def f(x: float | None, sign: bool = False) -> str:
-        return "-" if x is None else (f"{x:+.3f}" if sign else f"{x:.3f}")
-
-    for task, ms in metrics.get("tasks", {}).items():
-        for name, m in ms.items():
-            ci = m.get("delta_ci") or [None, None]
-            table.add_row(task, name, f(m.get("base")), f(m.get("candidate")), f(m.get("delta"), True), f"[{f(ci[0], True)}, {f(ci[1], True)}]", str(m.get("n", "")))
-    console.print(table)
+    _stage_table(metrics, f"forgetting -> {path}", "metric", ("95% CI", ci))
 
 
 def print_agreement(result: dict, minimum: float | None) -> None:

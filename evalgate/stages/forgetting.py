@@ -87,7 +87,7 @@ def _load_model(params: Params, ref: Any, tokenizer: Any, adapter_dir: Path) -> 
     return model, HFLM(**kwargs)
 
 
-def _metric_scores(task: str, metric: str, doc_ids: list[int], results: dict[str, TaskResult]) -> MetricScores:
+def _metric_scores(metric: str, doc_ids: list[int], results: dict[str, TaskResult]) -> MetricScores:
     higher = results["candidate"].higher_is_better.get(metric, results["base"].higher_is_better.get(metric, True))
     values = {s: [results[s].items[d].scores.get(metric) if d in results[s].items else None for d in doc_ids] for s in SIDES}
     seen = [v for s in SIDES for v in values[s] if v is not None]
@@ -214,7 +214,7 @@ def _write(
         names = [m for m in names if any(m in i.scores for i in r["base"].items.values())]
         summaries[task.name] = {}
         for metric in names:
-            m = _metric_scores(task.name, metric, ids, r)
+            m = _metric_scores(metric, ids, r)
             summary = with_ci(summarise(m), m)
             summary["lm_eval"] = {s: r[s].aggregate.get(metric) for s in SIDES}
             summaries[task.name][metric] = summary
@@ -229,9 +229,8 @@ def _write(
                     "candidate_response": ci.response if ci else None,
                 })
         inputs.update(task.inputs)
-    out = root
-    write_rows(out / PATHS["forgetting.rows"], item_rows, ForgettingRow)
-    scores_bytes = write_rows(out / PATHS["forgetting.scores"], score_rows, ScoreRow)
+    write_rows(root / PATHS["forgetting.rows"], item_rows, ForgettingRow)
+    scores_bytes = write_rows(root / PATHS["forgetting.scores"], score_rows, ScoreRow)
     provenance = {
         "scores_file": PATHS["forgetting.scores"],
         "scores_sha256": sha256_bytes(scores_bytes),
