@@ -104,10 +104,15 @@ class ReplayParams(StrictModel):
     targets: Literal["base", "text"] = Field(
         "base",
         description=(
-            "base: each position's label is drawn from the base model's own next-token distribution there "
-            "(self-distillation: in expectation the loss is the KL from the base, so the adapter is pulled "
-            "back to the base's predictions); text: the passage's next token (plain language-model loss)."
+            "base: at each position the loss is the cross-entropy to the base model's own next-token "
+            "distribution there (its top_k tokens and one bucket for the rest; self-distillation: the KL from "
+            "the base, so the adapter is held to the base's predictions on ordinary text); text: the passage's "
+            "next token (plain language-model loss, which pulls towards the replay text instead)."
         ),
+    )
+    top_k: int = Field(32, ge=1, le=4096, description="targets: base: the base's most likely tokens kept per position.")
+    weight: float = Field(
+        1.0, gt=0, le=100, description="Each replay token's loss relative to an assistant token's (targets: base)."
     )
     seed: int = 0
 

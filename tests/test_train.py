@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import string
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -332,30 +333,61 @@ def test_bundled_replay_text_is_general_english_not_a_forgetting_benchmark():
     assert both[5].count("\nAnswer: ") == 4
 
 
-def test_replay_targets_are_drawn_from_the_base_models_own_predictions(tiny_model_dir):
-    """targets: base: label j is a draw from the model's next-token distribution after tokens
-    0..j-1 (in expectation a KL-to-base loss), seeded; a position the model is sure about gets
-    its one likely token."""
-    from types import SimpleNamespace
-
+def test_replay_targets_are_the_base_models_own_distributions(tiny_model_dir):
+    """targets: base: each replay position carries the base's top-k next-token probabilities, and
+    the loss there is the cross-entropy to that distribution (top k plus one bucket for the rest):
+    with every token kept it is the full cross-entropy, and at the base itself (a fresh adapter)
+    its gradient is zero, so replay only resists moving away from the base. A plain label loss on
+    the same text pulls the adapter at once."""
+    import torch.nn.functional as F
+    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     from evalgate.training.data import Encoded
-    from evalgate.training.replay import base_targets
+    from evalgate.training.replay import base_distribution, load_soft, save_soft
+    from evalgate.training.sft import assistant_loss, soft_cross_entropy
+    from evalgate.training.trunk import LowerStatesCollator
 
-    def certain(input_ids, attention_mask, use_cache):  # a model sure that 42 comes next, everywhere
-        logits = torch.full((*input_ids.shape, 64), -50.0)
-        logits[..., 42] = 50.0
-        return SimpleNamespace(logits=logits)
-
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    vocab = model.config.vocab_size
     ids = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14]]
-    enc = Encoded([list(x) for x in ids], [list(x) for x in ids])
-    base_targets(certain, enc, seed=0, device="cpu")
-    assert enc.input_ids == ids
-    assert [lab[0] for lab in enc.labels] == [5, 12] and all(lab[1:] == [42] * (len(lab) - 1) for lab in enc.labels)
+    soft = base_distribution(model, Encoded(ids, []), top_k=8, device="cpu")
+    with torch.no_grad():
+        probs = torch.softmax(model(input_ids=torch.tensor([ids[0]])).logits[0, :-1], dim=-1)
+    assert soft.ids[0].shape == (6, 8) and soft.ids[1].shape == (2, 8)
+    assert torch.equal(soft.ids[0].long(), probs.topk(8).indices) and torch.allclose(soft.probs[0], probs.topk(8).values)
 
-    fresh = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
-    a, b = Encoded([list(x) for x in ids], [list(x) for x in ids]), Encoded([list(x) for x in ids], [list(x) for x in ids])
-    base_targets(fresh, a, seed=1, device="cpu")
-    base_targets(fresh, b, seed=1, device="cpu")
-    assert a.labels == b.labels and a.labels != [list(x) for x in ids]  # seeded; a random model rarely echoes its input
+    # Every token kept: the full cross-entropy; weight 0: the plain label loss.
+    logits = torch.randn(6, vocab)
+    full = base_distribution(model, Encoded(ids[:1], []), top_k=vocab, device="cpu")
+    gold = torch.tensor(ids[0][1:])
+    got = soft_cross_entropy(logits, gold, full.ids[0].long(), full.probs[0], torch.ones(6))
+    assert torch.allclose(got, -(probs * F.log_softmax(logits, -1)).sum(-1), atol=1e-5)
+    assert torch.allclose(soft_cross_entropy(logits, gold, full.ids[0].long(), full.probs[0], torch.zeros(6)), F.cross_entropy(logits, gold, reduction="none"))
+
+    # The cache round-trips, and refuses targets for other records.
+    path = Path(tempfile.mkdtemp()) / "t.pt"
+    save_soft(path, soft)
+    back = load_soft(path, [7, 3], top_k=8)
+    assert back is not None and torch.equal(back.ids[0], soft.ids[0])
+    assert load_soft(path, [7, 4], top_k=8) is None and load_soft(path, [7, 3], top_k=4) is None
+
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    for name, p in peft.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.zeros_(p)  # a fresh adapter: the model is the base
+    collate = LowerStatesCollator(0, None, torch.float32, {0: (soft.ids[0], soft.probs[0]), 1: (soft.ids[1], soft.probs[1])}, 1.0)
+    batch = collate([{"input_ids": x, "labels": x, "row": r} for r, x in enumerate(ids)])
+
+    def lora_grad(inputs):
+        peft.zero_grad()
+        loss, _, _ = assistant_loss(peft, inputs)
+        loss.backward()
+        return max(p.grad.abs().max().item() for n, p in peft.named_parameters() if "lora_B" in n)
+
+    assert lora_grad(batch) < 1e-6
+    plain = {k: v for k, v in batch.items() if not k.startswith("soft_")}
+    assert lora_grad(plain) > 1e-3
+
+

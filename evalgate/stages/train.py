@@ -24,7 +24,6 @@ from evalgate.artifacts import (
     package_versions,
     sha256_file,
     sha256_json,
-    write_json_atomic,
     write_text_atomic,
 )
 from evalgate.config import Params, TrainParams, cache_dir
@@ -72,16 +71,6 @@ def load_prepared(prepared_dir: Path, train: TrainParams) -> PreparedData:
         raise InputError(f"{prepared_dir / 'train.jsonl'}: the prepared training set is empty; add data to train on")
     val = read_prepared(prepared_dir / "val.jsonl")
     return PreparedData(rows, val, manifest.dataset_sha256)
-
-
-def _read_labels(path: Path, n: int) -> list[list[int]] | None:
-    import json
-
-    try:
-        labels = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return labels if isinstance(labels, list) and len(labels) == n else None
 
 
 def _csv(rows: list[tuple[int, float]], name: str) -> str:
@@ -140,25 +129,26 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     model = load_base_model(ref, train.quantization, placement)
     model = attach_lora(model, train, quantized=train.quantization != "none")
     phases["load_s"] = time.perf_counter() - t0
+    soft: dict[int, tuple[Any, Any]] | None = None
     if replay_info is not None and train.replay is not None and train.replay.targets == "base":
-        from evalgate.training.replay import base_targets
+        from evalgate.training.replay import base_distribution, load_soft, save_soft
 
         t1 = time.perf_counter()
         n_task = replay_info["task_records"]
-        replay_part = Encoded(train_enc.input_ids[n_task:], train_enc.labels[n_task:])
+        replay_ids = train_enc.input_ids[n_task:]
         key = sha256_json({"base": base_hash, "dtype": placement.dtype_name, "quantization": train.quantization,
-                           "ids": sha256_json(replay_part.input_ids), "seed": train.replay.seed})  # fmt: skip
-        targets_file = cache_dir() / "replay-targets" / f"{key}.json"
-        cached_labels = _read_labels(targets_file, len(replay_part.input_ids))
-        if cached_labels is None:
-            base_targets(model, replay_part, train.replay.seed, placement.device)
-            write_json_atomic(targets_file, replay_part.labels)
-        else:
-            replay_part.labels = cached_labels
-        train_enc.labels[n_task:] = replay_part.labels
+                           "ids": sha256_json(replay_ids), "top_k": train.replay.top_k})  # fmt: skip
+        targets_file = cache_dir() / "replay-targets" / f"{key}.pt"
+        lengths = [len(x) for x in replay_ids]
+        targets = load_soft(targets_file, lengths, train.replay.top_k)
+        where = "from the cache"
+        if targets is None:
+            targets = base_distribution(model, Encoded(replay_ids, []), train.replay.top_k, placement.device)
+            save_soft(targets_file, targets)
+            where = f"{time.perf_counter() - t1:.0f} s"
+        soft = {n_task + i: (targets.ids[i], targets.probs[i]) for i in range(len(lengths))}
         phases["replay_targets_s"] = time.perf_counter() - t1
-        where = "from the cache" if cached_labels is not None else f"{phases['replay_targets_s']:.0f} s"
-        info(f"replay targets: drawn from the base model's own predictions ({where})")
+        info(f"replay targets: the base model's own next-token distributions, top {train.replay.top_k} ({where})")
     floor = frozen_floor(train, placement, model)
     has_eval = bool(val_enc.input_ids)
     lower: LowerStates | None = None
@@ -190,16 +180,20 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
         extra: dict[str, Any] = {}
-        if lower is not None:
+        # Batches are built by evalgate's collator when they carry cached states or soft targets,
+        # both looked up by each record's `row`.
+        rows = lower is not None or soft is not None
+        if rows:
             from evalgate.training.trunk import LowerStatesCollator
 
-            extra["data_collator"] = LowerStatesCollator(tokenizer.pad_token_id, lower, placement.dtype)
+            weight = train.replay.weight if train.replay is not None else 1.0
+            extra["data_collator"] = LowerStatesCollator(tokenizer.pad_token_id, lower, placement.dtype, soft, weight)
         n_train = len(train_enc.input_ids)
         trainer = EvalgateSFTTrainer(
             model=model,
-            args=sft_config(train, placement, work_dir, has_eval, cached=lower is not None),
-            train_dataset=dataset(train_enc, 0 if lower is not None else None),
-            eval_dataset=dataset(val_enc, n_train if lower is not None else None) if has_eval else None,
+            args=sft_config(train, placement, work_dir, has_eval, cached=rows),
+            train_dataset=dataset(train_enc, 0 if rows else None),
+            eval_dataset=dataset(val_enc, n_train if rows else None) if has_eval else None,
             processing_class=tokenizer,
             callbacks=callbacks,
             **extra,

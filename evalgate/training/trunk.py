@@ -93,27 +93,56 @@ def compute_lower_states(
 
 
 class LowerStatesCollator:
-    """Pads a batch like TRL's collator and adds the rows' cached lower-layer states as `hidden`
-    ([rows, width, hidden], zeros at padding)."""
+    """Pads a batch like TRL's collator and adds, by each record's `row`: the cached lower-layer
+    states as `hidden` ([rows, width, hidden], zeros at padding) when there are `states`; and with
+    `soft` (row -> the base's top-k next-token ids and probabilities, `train.replay`), `soft_ids`,
+    `soft_probs` and `soft_weight` ([rows, width, k] and [rows, width]; weight 0 where a
+    position's loss is the plain cross-entropy to its label)."""
 
-    def __init__(self, pad_id: int, states: LowerStates, dtype: Any):
+    def __init__(
+        self,
+        pad_id: int,
+        states: LowerStates | None,
+        dtype: Any,
+        soft: dict[int, tuple[Any, Any]] | None = None,
+        soft_weight: float = 1.0,
+    ):
         self.pad_id = pad_id
         self.states = states
         self.dtype = dtype
+        self.soft = soft
+        self.soft_weight = soft_weight
+        self.top_k = max((t[0].shape[1] for t in soft.values()), default=1) if soft else 1
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
         width = max(len(e["input_ids"]) for e in examples)
-        first = self.states.hidden[examples[0]["row"]]
         ids = torch.full((len(examples), width), self.pad_id, dtype=torch.long)
         labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
         mask = torch.zeros((len(examples), width), dtype=torch.long)
-        hidden = torch.zeros((len(examples), width, first.shape[-1]), dtype=self.dtype)
         for j, e in enumerate(examples):
             k = len(e["input_ids"])
             ids[j, :k] = torch.tensor(e["input_ids"], dtype=torch.long)
             labels[j, :k] = torch.tensor(e["labels"], dtype=torch.long)
             mask[j, :k] = 1
-            hidden[j, :k] = self.states.hidden[e["row"]]
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask, "hidden": hidden}
+        batch: dict[str, Any] = {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        if self.states is not None:
+            first = self.states.hidden[examples[0]["row"]]
+            hidden = torch.zeros((len(examples), width, first.shape[-1]), dtype=self.dtype)
+            for j, e in enumerate(examples):
+                hidden[j, : len(e["input_ids"])] = self.states.hidden[e["row"]]
+            batch["hidden"] = hidden
+        if self.soft is not None:
+            soft_ids = torch.zeros((len(examples), width, self.top_k), dtype=torch.long)
+            soft_probs = torch.zeros((len(examples), width, self.top_k), dtype=torch.float32)
+            weight = torch.zeros((len(examples), width), dtype=torch.float32)
+            for j, e in enumerate(examples):
+                entry = self.soft.get(e["row"])
+                if entry is not None:
+                    n, k = entry[0].shape
+                    soft_ids[j, :n, :k] = entry[0].long()
+                    soft_probs[j, :n, :k] = entry[1].float()
+                    weight[j, :n] = self.soft_weight
+            batch.update(soft_ids=soft_ids, soft_probs=soft_probs, soft_weight=weight)
+        return batch
