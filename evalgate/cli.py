@@ -286,6 +286,35 @@ def promote(params: ParamsOption = Path("params.yaml")) -> None:
     )
 
 
+@app.command()
+@user_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="The repository to scaffold (created when missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist and differ.")] = False,
+) -> None:
+    """Scaffold a git repository for the gate: params, dvc.yaml, an example task, rubric and golden set, workflows."""
+    from evalgate.scaffold import run_init
+    from evalgate.ui import console
+
+    result = run_init(directory, force=force)
+    for cmd in result.ran:
+        console.print(f"ran      {cmd}", markup=False, highlight=False)
+    for rel in result.written:
+        console.print(f"wrote    {rel}", markup=False, highlight=False)
+    for rel in result.unchanged:
+        console.print(f"same     {rel}", markup=False, highlight=False)
+    for rel in result.kept:
+        console.print(f"kept     {rel} (yours differs; --force overwrites it)", markup=False, highlight=False)
+    if result.gitignore_added:
+        console.print(f"added    {result.gitignore_added} entries to .gitignore", markup=False, highlight=False)
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    console.print(
+        f"[green]ready[/green]: replace the example (tasks/example.yaml, golden_sets/example.jsonl, data/raw/example.jsonl) "
+        f"with yours, then run: {where}make pipeline",
+        highlight=False,
+    )
+
+
 tasks_app = typer.Typer(help="Inspect and check evaluation tasks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(tasks_app, name="tasks")
 

@@ -1,0 +1,134 @@
+"""`evalgate init` end to end: scaffold a git repository, `dvc repro` there with a tiny model
+through every stage (judge and forgetting included, offline) to a gate verdict, push the run to
+a local DVC remote, and pull it on a second clone whose `dvc repro` is then a no-op."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "EVALGATE_NO_PROGRESS": "1",
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
+    }  # fmt: skip
+
+
+def sh(cwd: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(cmd), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def said(proc: subprocess.CompletedProcess[str]) -> str:
+    """What a command printed (evalgate writes its messages to stderr)."""
+    return proc.stdout + proc.stderr
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return sh(cwd, sys.executable, "-m", "dvc", *args, check=check)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not {".git", "cache", "tmp"} & set(p.relative_to(root).parts[:2])
+    }
+
+
+@pytest.fixture(scope="module")
+def scaffolded(tmp_path_factory, tiny_model_dir):
+    """A git repository after `evalgate init`, its params pointed at the tiny model and sized for
+    a test, with the whole pipeline reproduced and committed."""
+    root = tmp_path_factory.mktemp("user-repo")
+    sh(root, "git", "init", "-q")
+    (root / "README.md").write_text("my project\n")
+    init = said(sh(root, str(BIN / "evalgate"), "init"))
+    assert "wrote    params.yaml" in init and "make pipeline" in init, init
+    assert "ran      dvc init" in init
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["model"]["base"] = str(tiny_model_dir)
+    params["train"].update(
+        lora={"r": 4, "alpha": 8, "target_modules": "all-linear"}, epochs=1, max_length=256, max_train_records=32,
+        replay={"records": 8, "max_tokens": 32}, compute_dtype="float32",
+    )  # fmt: skip
+    params["evaluate"].update(max_batch_size=8, token_budget=4096)
+    params["judge"].update(max_items_per_task=4, token_budget=4096)
+    params["forgetting"] = {"tasks_dir": "tasks/forgetting", "tasks": ["arc_easy", "lambada_text"], "max_items_per_task": 6, "batch_size": 8}
+    # A random tiny model cannot do the example task, nor judge (its digits 1-5 hold too little
+    # probability, so every grade is unscored and a judge check would stop the gate with exit 2);
+    # a policy it can pass keeps the verdict
+    # (and so the last stage) green, so the pipeline locks and the second clone has a no-op.
+    params["gate"].update(
+        resamples=1000, uninformative="warn",
+        checks=[
+            {"target": "example/json_valid", "kind": "max_drop_vs_base", "margin": 1.0},
+            {"target": "forgetting:lambada_text/bits_per_byte", "kind": "max_drop_vs_base", "margin": 5.0},
+        ],
+    )  # fmt: skip
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repro = dvc(root, "repro")
+    for stage in ("prepare", "train", "evaluate", "judge", "forgetting", "gate", "report", "verdict"):
+        assert f"Running stage '{stage}'" in repro.stdout, repro.stdout
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-qm", "first run")
+    return root
+
+
+def test_init_then_dvc_repro_reaches_a_gate_verdict_through_every_stage(scaffolded):
+    gate = json.loads((scaffolded / "reports" / "gate.json").read_text())
+    assert gate["verdict"] == "pass", gate["summary"]
+    targets = {c["target"] for c in gate["checks"]}
+    assert {"example/json_valid", "forgetting:lambada_text/bits_per_byte"} <= targets
+    judge = json.loads((scaffolded / "metrics" / "judge.json").read_text())
+    assert judge["requests"]["total"] == 8 and judge["tasks"]["example"]["accuracy"]["rubric"] == "example_quality"
+    assert json.loads((scaffolded / "metrics" / "forgetting.json").read_text())["tasks"].keys() >= {"arc_easy", "lambada_text"}
+    summary = (scaffolded / "reports" / "summary.md").read_text()
+    assert "gate PASS" in summary or "gate passed" in summary.lower(), summary[:400]
+    ignored = (scaffolded / ".gitignore").read_text()
+    assert "/models/" in ignored and "/runs/" in ignored
+    tracked = sh(scaffolded, "git", "ls-files").stdout.split()
+    assert not [t for t in tracked if t.startswith(("models/", "runs/", "data/prepared/"))], tracked
+
+
+def test_a_second_init_without_force_changes_no_user_file(scaffolded):
+    (scaffolded / "params.yaml").write_text((scaffolded / "params.yaml").read_text() + "# my edit\n")
+    (scaffolded / "tasks" / "example.yaml").write_text("# mine now\n" + (scaffolded / "tasks" / "example.yaml").read_text())
+    before = snapshot(scaffolded)
+    again = said(sh(scaffolded, str(BIN / "evalgate"), "init"))
+    assert snapshot(scaffolded) == before
+    assert "kept     params.yaml (yours differs; --force overwrites it)" in again
+    assert "kept     tasks/example.yaml" in again and "wrote" not in again, again
+    forced = said(sh(scaffolded, str(BIN / "evalgate"), "init", "--force"))
+    assert "wrote    params.yaml" in forced and "# my edit" not in (scaffolded / "params.yaml").read_text()
+    sh(scaffolded, "git", "checkout", "--", "params.yaml", "tasks/example.yaml")
+
+
+def test_a_run_pushed_to_a_local_remote_is_a_no_op_on_a_second_clone(scaffolded, tmp_path):
+    remote = tmp_path / "dvc-remote"
+    dvc(scaffolded, "remote", "add", "-d", "shared", str(remote))
+    sh(scaffolded, "git", "commit", "-qam", "a DVC remote")
+    dvc(scaffolded, "push", "--run-cache")
+    second = tmp_path / "second-machine"
+    sh(tmp_path, "git", "clone", "-q", str(scaffolded), str(second))
+    assert not (second / "models" / "adapter").exists()
+    dvc(second, "pull", "--run-cache")
+    assert (second / "models" / "adapter" / "adapter_model.safetensors").is_file()
+    status = dvc(second, "status")
+    assert "up to date" in status.stdout, status.stdout
+    repro = dvc(second, "repro")
+    assert "Running stage" not in repro.stdout, repro.stdout
+    assert (second / "reports" / "gate.json").read_bytes() == (scaffolded / "reports" / "gate.json").read_bytes()
