@@ -27,25 +27,28 @@ class Placement:
 
         return getattr(torch, self.dtype_name)
 
+    def engine(self) -> dict[str, Any]:
+        """What decides the numbers besides the weights and the inputs: dtype, device, the CPU's
+        ISA class and the thread count (`evalgate.hardware.describe`). Read it after the thread
+        count is set; it goes into provenance and into the keys of caches of computed numbers."""
+        from evalgate.hardware import describe
 
-def cpu_has_bf16_matmul() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX). Without it PyTorch
-    emulates bf16 and a step runs many times slower than in float32."""
-    import torch
+        return {"dtype": self.dtype_name, **describe(self.device)}
 
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    try:
-        return bool(probe()) if probe is not None else False
-    except RuntimeError:
-        return False
+    def tag(self) -> str:
+        """The engine in one short string, e.g. `bfloat16/avx512_bf16/2t` or `bfloat16/cuda/1t`."""
+        e = self.engine()
+        return f"{e['dtype']}/{e.get('isa', e['device'])}/{e['threads']}t"
 
 
 def auto_dtype(device: str) -> str:
-    """bfloat16 on CUDA and on CPUs with AMX (measured here: the frozen layers' pass 2.5x, a
-    decoding step 1.9x and a prompt pass 3.8x faster than float32); float32 on other CPUs."""
-    if device.startswith("cuda") or cpu_has_bf16_matmul():
-        return "bfloat16"
-    return "float32"
+    """bfloat16 on CUDA GPUs that have it and on CPUs that multiply bf16 natively (AMX,
+    AVX512-BF16, Arm BF16: `evalgate.hardware`); float32 where bf16 would be emulated."""
+    from evalgate.hardware import cpu_class, cuda_bf16
+
+    if device.startswith("cuda"):
+        return "bfloat16" if cuda_bf16() else "float32"
+    return "bfloat16" if cpu_class().native_bf16 else "float32"
 
 
 def resolve_placement(device: str, compute_dtype: str) -> Placement:

@@ -23,7 +23,8 @@ from tests.test_evaluate import WORDS, make_adapter
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
 ARTIFACTS = {"gate.json": "reports/gate.json", "eval.json": "metrics/eval.json", "scores.jsonl": "runs/scores.jsonl"}
-VOLATILE = {"created", "created_at", "timestamp", "seconds", "duration_s", "elapsed_s", "packages", "evalgate_version", "git"}
+# The machine: its CPU class and thread count (provenance, not results).
+VOLATILE = {"created", "created_at", "timestamp", "seconds", "duration_s", "elapsed_s", "packages", "evalgate_version", "git", "isa", "threads", "isa_hardware", "isa_capped_by"}
 
 
 def normalise(obj: Any, paths: dict[str, str]) -> Any:

@@ -72,8 +72,7 @@ class HFBackend:
         return {
             "backend": self.name,
             "quantization": self.quantization,
-            "dtype": self.placement.dtype_name,
-            "device_type": self.placement.device.split(":")[0],
+            **self.placement.engine(),
         }
 
     def _load(self) -> Any:

@@ -29,7 +29,7 @@ def hf(ctx: ProviderContext) -> Backend:
     placement = resolve_placement(ev.device, ev.compute_dtype)
     trunk = None
     if ev.trunk_cache_gb > 0 and ctx.base_sha:
-        namespace = {"base": ctx.base_sha, "quantization": ev.quantization, "dtype": placement.dtype_name, "device": placement.device}
+        namespace = {"base": ctx.base_sha, "quantization": ev.quantization, **placement.engine()}
         trunk = TrunkStore(answer_cache_path(ev).parent / "trunk", namespace, int(ev.trunk_cache_gb * 2**30))
     return HFBackend(
         ctx.ref,

@@ -13,6 +13,7 @@ from evalgate.artifacts import sha256_json
 from evalgate.config import ReportParams
 from evalgate.contract import SCHEMA_VERSION
 from evalgate.git import git_commit, git_state
+from evalgate.hardware import engine_text
 from evalgate.policy import headline as headline_text
 from evalgate.report import charts
 from evalgate.report.analysis import versus_of
@@ -133,8 +134,10 @@ def _training(inputs: Inputs) -> dict[str, Any]:
         facts.append(("trainer path", f"{path.get(tm['trainer_path'], tm['trainer_path'])} (layers 0-{tm['frozen_layers'] - 1} frozen)" if tm.get("frozen_layers") else path.get(tm["trainer_path"], tm["trainer_path"])))
     if isinstance(tm.get("phase_seconds"), dict):
         facts.append(("time by phase (s)", ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:g}" for k, v in tm["phase_seconds"].items())))
-    if tm.get("stopped_by_time_budget"):
-        facts.append(("stopped by train.max_minutes", True))
+    if tm.get("epochs_planned") is not None:
+        facts.append(("epochs trained of planned", f"{tm.get('epochs', '?')} of {tm['epochs_planned']:g}" + (" (early stopping)" if tm.get("early_stopped") else "")))
+    if isinstance(tm.get("engine"), dict):
+        facts.append(("compute", engine_text(tm["engine"])))
     for k, label in (("train_records", "train records"), ("val_records", "validation records"), ("truncated_records", "records truncated to max_length")):
         if k in meta:
             facts.append((label, meta[k]))
@@ -147,27 +150,28 @@ def _training(inputs: Inputs) -> dict[str, Any]:
 
 
 def _data(inputs: Inputs) -> dict[str, Any] | None:
-    m = inputs.manifest
+    m = inputs.manifest or {}
+    r = inputs.prepare_report or {}
     p = inputs.prepare_metrics
-    if m is None and p is None:
+    if not m and not r and p is None:
         return None
-    counts = (m or {}).get("counts") or (p or {}).get("prepare") or {}
-    removals = (m or {}).get("removals") or []
-    by_reason = Counter(r.get("reason", "?") for r in removals)
+    counts = r.get("counts") or (p or {}).get("prepare") or m.get("counts") or {}
+    removals = r.get("removals") or []
+    by_reason = Counter(x.get("reason", "?") for x in removals)
     return {
-        "dataset_sha256": (m or {}).get("dataset_sha256") or (p or {}).get("dataset_sha256"),
+        "dataset_sha256": m.get("dataset_sha256") or r.get("dataset_sha256") or (p or {}).get("dataset_sha256"),
         "counts": list(counts.items()),
-        "format_mix": list(((m or {}).get("format_mix") or {}).items()),
-        "token_lengths": list(((m or {}).get("token_lengths") or {}).items()),
-        "inputs": (m or {}).get("inputs") or [],
-        "golden_sets": (m or {}).get("golden_sets") or [],
+        "format_mix": list((r.get("format_mix") or {}).items()),
+        "token_lengths": list((r.get("token_lengths") or {}).items()),
+        "inputs": r.get("inputs") or [],
+        "golden_sets": r.get("golden_sets") or [],
         "removals_by_reason": sorted(by_reason.items()),
         "removals": removals[:LIST_LIMIT],
         "removals_total": len(removals),
-        "contradictions": ((m or {}).get("contradictions") or [])[:LIST_LIMIT],
+        "contradictions": (r.get("contradictions") or [])[:LIST_LIMIT],
         "rejects": inputs.rejects[:LIST_LIMIT],
         "rejects_total": len(inputs.rejects),
-        "files": list(((m or {}).get("files") or {}).items()),
+        "files": list((m.get("files") or {}).items()),
     }
 
 
@@ -188,7 +192,23 @@ def _provenance(inputs: Inputs, root_commit: str | None) -> dict[str, Any]:
         "gate_policy": {k: v for k, v in (gate_prov.get("policy") or {}).items() if k != "checks"},
         "train_packages": (inputs.train_meta or {}).get("packages") or {},
         "train_commit": (inputs.train_meta or {}).get("git_commit"),
+        "engines": [(stage, engine_text(e)) for stage, e in stage_engines(inputs).items()],
     }
+
+
+def stage_engines(inputs: Inputs) -> dict[str, dict[str, Any]]:
+    """Per stage that ran a model here: its compute dtype, device, ISA class and threads."""
+    out: dict[str, dict[str, Any]] = {}
+    candidates = {
+        "train": (inputs.train_meta or {}).get("engine"),
+        "evaluate": inputs.eval.metrics.get("provenance", {}).get("backend"),
+        "judge": ((inputs.judge or {}).get("provenance") or {}).get("judge"),
+        "forgetting": ((inputs.forgetting or {}).get("provenance") or {}).get("engine"),
+    }
+    for stage, e in candidates.items():
+        if isinstance(e, dict) and e.get("dtype") and e.get("threads") is not None:
+            out[stage] = e
+    return out
 
 
 def _truncation(inputs: Inputs) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from evalgate.contract import (
     PATHS,
     PrepareManifest,
     PrepareMetrics,
+    PrepareReport,
     ScoredStage,
     TrainMeta,
     TrainMetrics,
@@ -73,6 +74,7 @@ class Inputs:
     train_meta: dict[str, Any] | None = None
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # series name -> (step, loss)
     manifest: dict[str, Any] | None = None
+    prepare_report: dict[str, Any] | None = None
     prepare_metrics: dict[str, Any] | None = None
     rejects: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # every file read -> sha256
@@ -274,14 +276,9 @@ def _load_training(inputs: Inputs) -> None:
 def _load_data(inputs: Inputs) -> None:
     prepared = inputs.root / inputs.params.prepare.output_dir
     inputs.manifest = _json(inputs, prepared / "manifest.json", "data", PrepareManifest)
+    inputs.prepare_report = _json(inputs, inputs.root / PATHS["prepare.report"], "data", PrepareReport)
     inputs.prepare_metrics = _json(inputs, inputs.root / PATHS["prepare.metrics"], "data", PrepareMetrics)
-    rejects = prepared / "rejects.jsonl"
-    if rejects.is_file():
-        inputs.record(rejects)
-        try:
-            inputs.rejects = _jsonl(rejects)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            inputs.note("data", f"{inputs.rel(rejects)} is unreadable ({exc})")
+    inputs.rejects = list((inputs.prepare_report or {}).get("rejects") or [])
     if inputs.manifest is None and inputs.prepare_metrics is None:
         inputs.note("data", f"no {inputs.rel(prepared / 'manifest.json')} or metrics/prepare.json; the prepare stage has not run here")
 

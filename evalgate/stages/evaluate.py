@@ -36,6 +36,7 @@ from evalgate.errors import InputError
 from evalgate.generate import Backend, Generation, PredictionCache, Request
 from evalgate.generate.cache import answer_cache_path
 from evalgate.git import git_commit
+from evalgate.hardware import machine_part
 from evalgate.models import (
     BaseModelRef,
     base_model_sha256,
@@ -184,13 +185,17 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     backend = make_backend(params, ref, tokenizer, adapter_dir, base_hash)
     model_sha = base_hash if ev.backend == "hf" else sha256_json({"served": ev.server.model if ev.server else None})
 
+    # Answers are cached per machine class too (bf16 answers differ between CPU classes), while
+    # the generation settings' hash recorded in the provenance reads the same everywhere.
+    settings, machine = machine_part(backend.identity())
+    machine_sha = sha256_json(machine)
     runs: list[TaskRun] = []
     for task in tasks:
         items = subset(load_golden(task), ev.max_items_per_task)
         prompts = [render_prompt(tokenizer, it.messages) for it in items]
         gen = task.spec.generation
         generation_sha = sha256_json(
-            {"max_new_tokens": gen.max_new_tokens, "stop": gen.stop, "decoding": "greedy", "engine": backend.identity()}
+            {"max_new_tokens": gen.max_new_tokens, "stop": gen.stop, "decoding": "greedy", "engine": settings}
         )
         runs.append(TaskRun(task, items, prompts, generation_sha))
 
@@ -202,7 +207,7 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         adapter = side == "candidate"
         requests[side] = [
             Request(
-                key=request_key(model_sha, adapter_hash if adapter else None, sha256_text(p), run.generation_sha256),
+                key=request_key(model_sha, adapter_hash if adapter else None, sha256_text(p), sha256_json([run.generation_sha256, machine_sha])),
                 prompt=p,
                 max_new_tokens=run.task.spec.generation.max_new_tokens,
                 stop=tuple(run.task.spec.generation.stop),

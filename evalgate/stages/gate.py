@@ -34,6 +34,7 @@ from evalgate.contract import (
     read_promoted,
     read_rows,
     read_scored_stage,
+    read_train_meta,
     write_artifact,
 )
 from evalgate.errors import InputError
@@ -215,6 +216,7 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             "golden_sets": golden_sets(sources["eval"]) if "eval" in sources else {},
             "metrics_files": {name: sha256_file(src.path) for name, src in sources.items()},
             "judge": sources["judge"].metrics.get("provenance", {}).get("judge") if "judge" in sources else None,
+            "engines": _engines(root, sources),
             "policy": gate.model_dump(mode="json"),
             "git_commit": git_commit(root),
             "evalgate_version": __version__,
@@ -223,3 +225,20 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     }
     write_artifact(root / gate.output, GateReport, report)
     return report
+
+
+def _engines(root: Path, sources: dict[str, ScoredStage]) -> dict[str, Any]:
+    """Per stage, what computed its numbers (dtype, device, ISA class, threads): a verdict says
+    which machine class it was reached on."""
+    out: dict[str, Any] = {}
+    meta = read_train_meta(root / PATHS["train.meta"])
+    engine = (meta.model_extra or {}).get("engine") if meta is not None else None
+    if isinstance(engine, dict):
+        out["train"] = engine
+    where = {"eval": ("evaluate", "backend"), "judge": ("judge", "judge"), "forgetting": ("forgetting", "engine")}
+    for name, src in sources.items():
+        stage, key = where[name]
+        e = (src.metrics.get("provenance") or {}).get(key)
+        if isinstance(e, dict) and e.get("dtype"):
+            out[stage] = {k: e[k] for k in ("dtype", "device", "isa", "gpu", "threads", "isa_hardware", "isa_capped_by") if k in e}
+    return out

@@ -35,9 +35,9 @@ class LocalJudge:
         self.tokenizer = load_tokenizer(self.ref)
         self.sha256 = base_model_sha256(self.ref)
         self.placement = resolve_placement(device, compute_dtype)
-        # The weights' hash and the compute dtype decide the probabilities: both are in the id,
-        # so grades made in bfloat16 on a CPU are not reused for a float32 run.
-        self.model = f"{spec}@{self.sha256[:12]}/{self.placement.dtype_name}"
+        # The weights' hash and the engine (dtype, ISA class, threads) decide the probabilities:
+        # all are in the id, so grades made in bfloat16 on one CPU class are not reused elsewhere.
+        self.model = f"{spec}@{self.sha256[:12]}/{self.placement.tag()}"
         self.backend = HFBackend(
             self.ref, self.tokenizer, adapter_dir=None, quantization="none", placement=self.placement,
             token_budget=token_budget, max_batch_size=max_batch_size,
@@ -45,7 +45,7 @@ class LocalJudge:
         self.chunk = chunk
 
     def identity(self) -> dict[str, Any]:
-        return {"provider": self.provider, "model": self.model, "sha256": self.sha256, "dtype": self.placement.dtype_name}
+        return {"provider": self.provider, "model": self.model, "sha256": self.sha256, **self.placement.engine()}
 
     def _prompt(self, messages: Sequence[tuple[str, str]]) -> str:
         from evalgate.prompts import render_prompt
