@@ -122,7 +122,11 @@ class TrainParams(StrictModel):
     quantization: Literal["nf4", "int8", "none"] = "nf4"
     compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
-        description="auto: bfloat16 on CUDA and on CPUs with AMX (bf16 matrix units), float32 on other CPUs (bf16 is emulated there).",
+        description=(
+            "auto: bfloat16 on CUDA GPUs that support it and on CPUs that multiply bf16 natively (AMX, "
+            "AVX512-BF16, Arm BF16), float32 where bf16 would be emulated (AVX2-only and plain AVX-512 CPUs); "
+            "ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY caps are honoured."
+        ),
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lora: LoraParams = LoraParams()
@@ -135,7 +139,11 @@ class TrainParams(StrictModel):
     max_minutes: float | None = Field(
         None,
         gt=0.0,
-        description="Time budget for the optimisation steps: training stops at the first step past it, saying so.",
+        description=(
+            "A guard, not a stopping rule: the optimisation's total time is projected from its first steps and "
+            "the stage fails (no adapter written) as soon as the projection passes this many minutes. What is "
+            "trained is decided by epochs or max_steps only."
+        ),
     )
     frozen_layers: Literal["auto", "cached", "recomputed"] = Field(
         "auto",
@@ -379,6 +387,14 @@ class ForgettingParams(StrictModel):
     batch_size: int = Field(16, ge=1, le=1024, description="lm-eval's batch size for the in-process model.")
     max_length: int | None = Field(
         None, ge=16, description="Longest context in tokens lm-eval gives the model (default: the model's own)."
+    )
+    trunk_cache_gb: float = Field(
+        2.0,
+        ge=0,
+        description=(
+            "Disk kept for the base's hidden states below the adapter, per lm-eval batch: the candidate's pass "
+            "(in this run, or after a data commit) then runs only the adapted layers. 0: within one run only."
+        ),
     )
 
     @field_validator("items")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,6 +147,10 @@ class Project:
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.prepared / "manifest.json").read_text())
 
+    def prepare_report(self) -> dict[str, Any]:
+        """reports/prepare.json: input files, every removal and reject with its file:line."""
+        return json.loads((self.root / "reports" / "prepare.json").read_text())
+
     def split_ids(self, name: str) -> list[str]:
         path = self.prepared / name
         return [json.loads(line)["id"] for line in path.read_text().splitlines()]
@@ -166,3 +172,30 @@ def run_cli() -> Callable[..., Any]:
         return CliRunner().invoke(app, list(args))
 
     return run
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(2, 6))) for _ in range(words))
+
+
+@pytest.fixture
+def trained_project(project, tiny_model_dir, run_cli):
+    """A project on the tiny model with prepared data and a fast train section."""
+    rng = random.Random(0)
+    project.params["model"]["base"] = str(tiny_model_dir)
+    project.params["prepare"]["split"] = {"val_fraction": 0.2}
+    project.params["train"] = {
+        "quantization": "none",
+        "max_steps": 4,
+        "batch_size": 4,
+        "max_length": 128,
+        "eval_steps": 2,
+        "logging_steps": 1,
+        "learning_rate": 0.01,
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+    }
+    project.write_params()
+    project.data([chat(f"Summarise: {sentence(rng, 12)}", sentence(rng, 4), id=f"r{i}") for i in range(40)])
+    result = run_cli("prepare")
+    assert result.exit_code == 0, result.output
+    return project

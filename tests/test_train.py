@@ -4,41 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-import string
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import chat, write_jsonl
-
-
-def sentence(rng: random.Random, words: int) -> str:
-    return " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(2, 6))) for _ in range(words))
-
-
-@pytest.fixture
-def trained_project(project, tiny_model_dir, run_cli):
-    """A project on the tiny model with prepared data and a fast train section."""
-    rng = random.Random(0)
-    project.params["model"]["base"] = str(tiny_model_dir)
-    project.params["prepare"]["split"] = {"val_fraction": 0.2}
-    project.params["train"] = {
-        "quantization": "none",
-        "max_steps": 4,
-        "batch_size": 4,
-        "max_length": 128,
-        "eval_steps": 2,
-        "logging_steps": 1,
-        "learning_rate": 0.01,
-        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
-    }
-    project.write_params()
-    project.data([chat(f"Summarise: {sentence(rng, 12)}", sentence(rng, 4), id=f"r{i}") for i in range(40)])
-    result = run_cli("prepare")
-    assert result.exit_code == 0, result.output
-    return project
+from tests.conftest import chat, sentence, write_jsonl
 
 
 def lora_and_base_state(model: torch.nn.Module) -> tuple[dict, dict]:
@@ -357,6 +329,20 @@ def test_replay_targets_are_the_base_models_own_distributions(tiny_model_dir):
         probs = torch.softmax(model(input_ids=torch.tensor([ids[0]])).logits[0, :-1], dim=-1)
     assert soft.ids[0].shape == (6, 8) and soft.ids[1].shape == (2, 8)
     assert torch.equal(soft.ids[0].long(), probs.topk(8).indices) and torch.allclose(soft.probs[0], probs.topk(8).values)
+
+    # From the frozen layers' cached states (what training computes anyway) only the layers from
+    # `floor` up run: the same distributions, and the lower layer does not run.
+    from evalgate.trunk import decoder_layers, states_entering
+
+    states = [states_entering(model, 1, torch.tensor([x]), torch.ones(1, len(x), dtype=torch.long))[0] for x in ids]
+    handle = decoder_layers(model)[0].register_forward_pre_hook(lambda *a: (_ for _ in ()).throw(AssertionError("layer 0 ran")))
+    try:
+        reused = base_distribution(model, Encoded(ids, []), top_k=8, device="cpu", lower=(1, states))
+    finally:
+        handle.remove()
+    for a, b in zip(reused.probs, soft.probs, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert all(torch.equal(a, b) for a, b in zip(reused.ids, soft.ids, strict=True))
 
     # Every token kept: the full cross-entropy; weight 0: the plain label loss.
     logits = torch.randn(6, vocab)

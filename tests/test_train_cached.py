@@ -136,7 +136,10 @@ def test_cached_training_gives_the_adapter_of_the_full_forward(cached_project, r
     assert metrics["cached"]["val_loss"] == pytest.approx(metrics["recomputed"]["val_loss"], rel=rtol / 10)
     assert adapters["cached"].keys() == adapters["recomputed"].keys()
     for name, t in adapters["recomputed"].items():
-        assert torch.allclose(t.float(), adapters["cached"][name].float(), rtol=rtol, atol=rtol / 100), name
+        a, b = t.float(), adapters["cached"][name].float()
+        # bfloat16: the cached states are computed one record at a time, the full forward pass
+        # runs padded batches, so they round differently; the adapters agree to rtol overall.
+        assert float((a - b).norm() / a.norm()) < rtol / 5, (name, float((a - b).norm() / a.norm()))
     # Trained: the adapter moved away from its initialisation (B starts at zero).
     assert any(t.abs().sum() > 0 for n, t in adapters["cached"].items() if "lora_B" in n)
 
@@ -172,3 +175,52 @@ def test_cached_without_frozen_layers_is_a_config_error(cached_project, run_cli)
     result = run_cli("train")
     assert result.exit_code == 2
     assert "frozen_layers: cached needs lora.layers" in result.stderr
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_a_warm_cache_filled_by_other_batches_trains_the_cold_runs_adapter(cached_project, run_cli, tmp_path, monkeypatch, dtype):
+    """One machine, one adapter: states reused from an earlier run over other records (so computed
+    beside other records) give the adapter and metrics a cold run computes from nothing."""
+    root = cached_project.root
+    cached_project.params["train"].update(frozen_layers="cached", compute_dtype=dtype)
+    cached_project.write_params()
+    full = (root / "data" / "raw" / "train.jsonl").read_text().splitlines()
+
+    monkeypatch.setenv("EVALGATE_CACHE_DIR", str(tmp_path / "warm"))
+    (root / "data" / "raw" / "train.jsonl").write_text("\n".join(full[::3]) + "\n")  # an earlier commit: a third of the records
+    assert run_cli("prepare").exit_code == 0 and run_cli("train").exit_code == 0
+    (root / "data" / "raw" / "train.jsonl").write_text("\n".join(full) + "\n")
+    assert run_cli("prepare").exit_code == 0 and run_cli("train").exit_code == 0
+    warm = json.loads((root / "metrics" / "train.json").read_text())
+    assert warm["lower_layer_states"]["reused"] > 0 and warm["lower_layer_states"]["computed"] > 0
+
+    monkeypatch.setenv("EVALGATE_CACHE_DIR", str(tmp_path / "cold"))
+    assert run_cli("train").exit_code == 0
+    cold = json.loads((root / "metrics" / "train.json").read_text())
+    assert cold["lower_layer_states"]["reused"] == 0
+    assert cold["adapter_sha256"] == warm["adapter_sha256"]
+    for key in ("train_loss", "val_loss", "final_train_loss", "steps"):
+        assert cold[key] == warm[key], key
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_records_cached_states_do_not_depend_on_the_records_beside_it(dtype):
+    """Computed beside other records (a padded batch), a record's states round differently than
+    computed alone; so the trunk computes each record alone, and the states are a function of
+    its tokens only, whichever run computed them and whatever else that run held."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from evalgate.training.data import Encoded
+    from evalgate.training.trunk import compute_lower_states
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=300, hidden_size=256, intermediate_size=512, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024)
+    model = LlamaForCausalLM(config).to(dtype).eval()
+    gen = torch.Generator().manual_seed(1)
+    seqs = [torch.randint(0, 300, (n,), generator=gen).tolist() for n in (37, 50, 61, 90, 12, 75)]
+    enc = Encoded(seqs, [[-100] * len(s) for s in seqs])
+    together = compute_lower_states(model, enc, 2, 0, "cpu", None, "all").hidden
+    for subset in ([0, 1], [2, 4, 3], [5]):
+        part = compute_lower_states(model, Encoded([seqs[i] for i in subset], [enc.labels[i] for i in subset]), 2, 0, "cpu", None, "part").hidden
+        for j, i in enumerate(subset):
+            assert torch.equal(part[j], together[i]), (subset, i)

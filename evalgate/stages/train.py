@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate import __version__
-from evalgate.adapter import adapter_sha256, save_adapter
+from evalgate.adapter import ADAPTER_FILES, adapter_sha256, save_adapter
 from evalgate.artifacts import (
     package_versions,
     sha256_file,
@@ -30,11 +30,19 @@ from evalgate.config import Params, TrainParams, cache_dir
 from evalgate.contract import SCHEMA_VERSION, TrainMeta, TrainMetrics, read_manifest, write_artifact
 from evalgate.errors import InputError
 from evalgate.git import git_commit
+from evalgate.hardware import engine_text
 from evalgate.loading import load_base_model, resolve_placement
 from evalgate.models import base_model_sha256, load_tokenizer, resolve_base
 from evalgate.training.data import Encoded, encode_records, read_prepared, subset
 from evalgate.training.lora import attach_lora, check_lora_before_loading, frozen_floor
-from evalgate.training.trainer import History, TimeBudget, dataset, peak_memory_mb, sft_config
+from evalgate.training.trainer import (
+    History,
+    TimeGuard,
+    dataset,
+    peak_memory_mb,
+    planned_tokens,
+    sft_config,
+)
 from evalgate.training.trunk import LowerStates
 from evalgate.trunk import TrunkStore
 from evalgate.ui import info, warn
@@ -91,6 +99,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     placement = resolve_placement(train.device, train.compute_dtype)
     if train.threads:
         torch.set_num_threads(train.threads)
+    engine = placement.engine()
     tokenizer = load_tokenizer(ref)
     # Length first, then the subset: max_train_records counts records that are trained on.
     train_enc = subset(encode_records(tokenizer, data.train, train.max_length, train.long_records), train.max_train_records)
@@ -108,7 +117,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     info(
         f"training on {len(train_enc.ids):,} records ({train_enc.tokens:,} tokens, "
         f"{train_enc.label_tokens:,} assistant tokens), validating on {len(val_enc.ids):,}; "
-        f"{placement.device}, {placement.dtype_name}, quantization {train.quantization}"
+        f"{engine_text(engine)}, quantization {train.quantization}"
     )
     if train_enc.truncated:
         warn(f"{train_enc.truncated} training records were truncated to train.max_length={train.max_length}")
@@ -129,26 +138,6 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     model = load_base_model(ref, train.quantization, placement)
     model = attach_lora(model, train, quantized=train.quantization != "none")
     phases["load_s"] = time.perf_counter() - t0
-    soft: dict[int, tuple[Any, Any]] | None = None
-    if replay_info is not None and train.replay is not None and train.replay.targets == "base":
-        from evalgate.training.replay import base_distribution, load_soft, save_soft
-
-        t1 = time.perf_counter()
-        n_task = replay_info["task_records"]
-        replay_ids = train_enc.input_ids[n_task:]
-        key = sha256_json({"base": base_hash, "dtype": placement.dtype_name, "quantization": train.quantization,
-                           "ids": sha256_json(replay_ids), "top_k": train.replay.top_k})  # fmt: skip
-        targets_file = cache_dir() / "replay-targets" / f"{key}.pt"
-        lengths = [len(x) for x in replay_ids]
-        targets = load_soft(targets_file, lengths, train.replay.top_k)
-        where = "from the cache"
-        if targets is None:
-            targets = base_distribution(model, Encoded(replay_ids, []), train.replay.top_k, placement.device)
-            save_soft(targets_file, targets)
-            where = f"{time.perf_counter() - t1:.0f} s"
-        soft = {n_task + i: (targets.ids[i], targets.probs[i]) for i in range(len(lengths))}
-        phases["replay_targets_s"] = time.perf_counter() - t1
-        info(f"replay targets: the base model's own next-token distributions, top {train.replay.top_k} ({where})")
     floor = frozen_floor(train, placement, model)
     has_eval = bool(val_enc.input_ids)
     lower: LowerStates | None = None
@@ -157,7 +146,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
 
         store = None
         if train.trunk_cache_gb > 0:
-            namespace = {"base": base_hash, "quantization": train.quantization, "dtype": placement.dtype_name, "device": placement.device.split(":")[0]}
+            namespace = {"base": base_hash, "quantization": train.quantization, **engine}
             store = TrunkStore(cache_dir() / "train-trunk", namespace, int(train.trunk_cache_gb * 2**30))
         both = Encoded(train_enc.input_ids + val_enc.input_ids, train_enc.labels + val_enc.labels)
         lower = compute_lower_states(model, both, floor, tokenizer.pad_token_id, placement.device, store, "training data")
@@ -167,12 +156,34 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
             f"({lower.tokens:,} tokens, {lower.seconds:.0f} s), {lower.reused:,} reused from the cache; "
             f"training layers {floor}+ on them"
         )
+    soft: dict[int, tuple[Any, Any]] | None = None
+    if replay_info is not None and train.replay is not None and train.replay.targets == "base":
+        from evalgate.training.replay import replay_targets
+
+        t1 = time.perf_counter()
+        n_task = replay_info["task_records"]
+        replay_ids = train_enc.input_ids[n_task:]
+        # With cached frozen-layer states only the adapted layers and the head run here.
+        from_states = (lower.floor, lower.hidden[n_task : len(train_enc.input_ids)]) if lower is not None else None
+        key = {"base": base_hash, "engine": engine, "quantization": train.quantization}
+        targets, cached = replay_targets(model, train.replay, replay_ids, placement.device, key, from_states)
+        soft = {n_task + i: (targets.ids[i], targets.probs[i]) for i in range(len(replay_ids))}
+        phases["replay_targets_s"] = time.perf_counter() - t1
+        where = "from the cache" if cached else f"{phases['replay_targets_s']:.0f} s"
+        info(f"replay targets: the base model's own next-token distributions, top {train.replay.top_k} ({where})")
     history = History(train.overfit_train_loss)
-    budget = TimeBudget(train.max_minutes)
-    callbacks = [history.callback, budget.callback, *(callbacks or [])]
+    guard = TimeGuard(train.max_minutes, planned_tokens(train, train_enc))
+    callbacks = [history.callback, guard.callback, *(callbacks or [])]
     if has_eval and train.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
     out_dir = root / train.output_dir
+    # This run's outputs replace the last run's, or, when it fails, leave none: a stale adapter
+    # must never pass for this data's (as `dvc repro` removes a stage's outputs before running it).
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        for stale in (root / META_PATH, root / METRICS_PATH):
+            stale.unlink(missing_ok=True)
+        for name in ADAPTER_FILES:
+            (out_dir / name).unlink(missing_ok=True)
     # Checkpoints for early stopping; one directory shared by all ranks under DDP.
     work_dir = out_dir.parent / ".train-work"
     if os.environ.get("LOCAL_RANK", "0") == "0":
@@ -211,10 +222,13 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         phases["train_s"] = wall
         if not math.isfinite(result.training_loss):
             raise InputError("training diverged (the loss is not finite); lower train.learning_rate")
-        if budget.hit:
-            warn(
-                f"train.max_minutes={train.max_minutes:g} reached after {trainer.state.epoch or 0:.2f} of "
-                f"{train.epochs:g} epochs ({trainer.state.global_step} steps); the adapter is what was learned so far"
+        # Fewer steps than planned happen only when early stopping fired: the guard fails the
+        # stage rather than stop it, so nothing else ends the optimisation early.
+        early_stopped = trainer.state.global_step < trainer.state.max_steps
+        if early_stopped:
+            info(
+                f"early stopping after {trainer.state.epoch or 0:.2f} of {train.epochs:g} epochs ({trainer.state.global_step} of "
+                f"{trainer.state.max_steps} steps): validation loss did not improve for {train.early_stopping_patience} evaluations"
             )
         if has_eval and not history.val:
             history.on_log(trainer.state.global_step, trainer.evaluate())
@@ -248,8 +262,9 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         "tokens_per_second": round(tokens_seen / wall, 2) if wall > 0 else None,
         "wall_seconds": round(wall, 2),
         "peak_memory_mb": round(peak_memory_mb(placement), 1),
-        "early_stopped": bool(has_eval and not budget.hit and trainer.state.global_step < trainer.state.max_steps),
-        "stopped_by_time_budget": budget.hit,
+        "early_stopped": early_stopped,
+        "epochs_planned": train.epochs if train.max_steps is None else None,
+        "steps_planned": int(trainer.state.max_steps),
         # Which trainer path ran: the frozen lower layers computed once and cached, or the whole
         # model run at every step.
         "trainer_path": "cached_lower_layers" if lower is not None else "full_forward",
@@ -260,6 +275,8 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
             else None
         ),
         "phase_seconds": {k: round(v, 2) for k, v in phases.items()},
+        # What decided the numbers besides the data and params: dtype, device, ISA class, threads.
+        "engine": engine,
         "overfitting_warning": history.overfitting,
         "adapter_sha256": adapter_hash,
     }
@@ -281,6 +298,7 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         "lora": train.lora.model_dump(mode="json"),
         "device": placement.device,
         "compute_dtype": placement.dtype_name,
+        "engine": engine,
         "seed": train.seed,
         "metrics": {k: v for k, v in metrics.items() if k != "schema_version"},
         "git_commit": git_commit(root),

@@ -13,6 +13,7 @@ A user's own source is a JSONL file with a `text` field per line.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import random
@@ -22,7 +23,7 @@ from typing import Any
 
 from evalgate.artifacts import sha256_json
 from evalgate.bundled import package_root
-from evalgate.config import ReplayParams
+from evalgate.config import ReplayParams, cache_dir
 from evalgate.data.records import Problem, iter_lines
 from evalgate.errors import InputError
 from evalgate.training.data import Encoded
@@ -107,15 +108,23 @@ class SoftTargets:
     probs: list[Any]
 
 
-def base_distribution(model: Any, enc: Encoded, top_k: int, device: str, batch_size: int = 16) -> SoftTargets:
+def base_distribution(
+    model: Any, enc: Encoded, top_k: int, device: str, batch_size: int = 16, lower: tuple[int, list[Any]] | None = None
+) -> SoftTargets:
     """The model's top-k next-token probabilities at every position of each replay record (call it
-    before training: a fresh LoRA is the base). Row j is what position j predicts: token j + 1."""
+    before training: a fresh LoRA is the base). Row j is what position j predicts: token j + 1.
+
+    With `lower` = (floor, hidden states entering layer `floor`, one per record), the layers
+    below `floor` are not run again: the training's cached states are their output."""
     import torch
+
+    from evalgate.trunk import decoder_layers, skip_lower_layers
 
     n_rec = len(enc.input_ids)
     ids_out: list[Any] = [None] * n_rec
     probs_out: list[Any] = [None] * n_rec
     order = sorted(range(n_rec), key=lambda i: len(enc.input_ids[i]))
+    layers = decoder_layers(model) if lower is not None else None
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
@@ -126,13 +135,38 @@ def base_distribution(model: Any, enc: Encoded, top_k: int, device: str, batch_s
                 n = len(enc.input_ids[i])
                 ids[r, :n] = torch.tensor(enc.input_ids[i])
                 mask[r, :n] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float().cpu()
+            skip: Any = contextlib.nullcontext()
+            if lower is not None and layers is not None:
+                floor, states = lower
+                first = states[rows[0]]
+                hidden = torch.zeros((len(rows), width, first.shape[-1]), dtype=model.dtype)
+                for r, i in enumerate(rows):
+                    hidden[r, : states[i].shape[0]] = states[i]
+                skip = skip_lower_layers(layers, floor, hidden.to(device))
+            with skip:
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float().cpu()
             top = torch.softmax(logits, dim=-1).topk(min(top_k, logits.shape[-1]), dim=-1)
             for r, i in enumerate(rows):
                 n = len(enc.input_ids[i])
                 ids_out[i] = top.indices[r, : n - 1].to(torch.int32).contiguous()
                 probs_out[i] = top.values[r, : n - 1].contiguous()
     return SoftTargets(ids_out, probs_out)
+
+
+def replay_targets(
+    model: Any, replay: ReplayParams, ids: list[list[int]], device: str, key: dict[str, Any], lower: tuple[int, list[Any]] | None
+) -> tuple[SoftTargets, bool]:
+    """The base's distributions over the replay records, from the cache (content-addressed by
+    `key`, the records and how they are computed) or computed and stored; and whether cached."""
+    digest = sha256_json({**key, "ids": sha256_json(ids), "top_k": replay.top_k, "from_layer": lower[0] if lower else 0})
+    path = cache_dir() / "replay-targets" / f"{digest}.pt"
+    lengths = [len(x) for x in ids]
+    found = load_soft(path, lengths, replay.top_k)
+    if found is not None:
+        return found, True
+    targets = base_distribution(model, Encoded(ids, []), replay.top_k, device, lower=lower)
+    save_soft(path, targets)
+    return targets, False
 
 
 def save_soft(path: Path, soft: SoftTargets) -> None:

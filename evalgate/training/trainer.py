@@ -1,5 +1,5 @@
 """TRL's SFTTrainer set up for the train stage: the datasets it reads, its configuration for the
-device at hand, the time budget and the loss history (with the overfitting warning)."""
+device at hand, the time guard and the loss history (with the overfitting warning)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evalgate.config import TrainParams
+from evalgate.errors import EvalgateError
 from evalgate.loading import Placement
 from evalgate.training.data import Encoded
 from evalgate.ui import warn
@@ -49,7 +50,8 @@ def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eva
         # TRL defaults both to True; on a CPU they cost ~10x per step (see module docstring).
         bf16=on_cuda and placement.dtype_name == "bfloat16",
         fp16=on_cuda and placement.dtype_name == "float16",
-        gradient_checkpointing=train.gradient_checkpointing,
+        # transformers 5 renamed it; the old name warns at every run.
+        activation_checkpointing=train.gradient_checkpointing,
         use_cpu=placement.device == "cpu",
         learning_rate=train.learning_rate,
         lr_scheduler_type=train.lr_scheduler,
@@ -77,27 +79,67 @@ def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eva
     )
 
 
-class TimeBudget:
-    """Stops training at the first optimisation step past `train.max_minutes`."""
+def planned_tokens(train: TrainParams, enc: Encoded) -> float:
+    """Tokens the optimisation will train on (padding excluded): every record once per epoch, or
+    `max_steps` batches of the average record when steps are the budget."""
+    lengths = [len(x) for x in enc.input_ids]
+    if not lengths:
+        return 0.0
+    if train.max_steps is not None:
+        return float(train.max_steps * train.batch_size * train.grad_accum * sum(lengths) / len(lengths))
+    return float(train.epochs * sum(lengths))
 
-    def __init__(self, minutes: float | None):
+
+class TimeBudgetExceeded(EvalgateError):
+    """The optimisation would not finish within `train.max_minutes` on this machine."""
+
+
+class TimeGuard:
+    """`train.max_minutes` as a guard, never as a stopping rule: what is trained is decided by the
+    params (epochs, steps, data, seed), so the adapter cannot depend on the machine's speed.
+
+    From the first steps on, the total time of the optimisation is projected from the tokens
+    trained so far and the tokens still to train (batches differ in length, so tokens project
+    better than steps); as soon as the projection passes the budget the stage fails with one
+    message (measured tokens/s, projected minutes, the fixes) and no adapter is written."""
+
+    MIN_STEPS = 4
+    """Steps measured before projecting (the first includes one-off set-up)."""
+
+    def __init__(self, minutes: float | None, total_tokens: float, *, clock: Any = None):
         from transformers import TrainerCallback
 
-        budget = self
+        guard = self
 
         class Callback(TrainerCallback):  # type: ignore[misc]
             def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                budget.start = time.perf_counter()
+                guard.start = guard.clock()
 
             def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                if budget.seconds is not None and time.perf_counter() - budget.start > budget.seconds:
-                    budget.hit = True
-                    control.should_training_stop = True
+                guard.check(int(state.global_step), float(state.num_input_tokens_seen or 0))
 
         self.callback = Callback()
         self.seconds = minutes * 60 if minutes is not None else None
-        self.start = time.perf_counter()
-        self.hit = False
+        self.total_tokens = total_tokens
+        self.clock = clock or time.perf_counter
+        self.start = self.clock()
+        self.projected_seconds: float | None = None
+
+    def check(self, step: int, tokens_seen: float) -> None:
+        if self.seconds is None or step < self.MIN_STEPS or tokens_seen <= 0:
+            return
+        elapsed = self.clock() - self.start
+        rate = tokens_seen / elapsed if elapsed > 0 else float("inf")
+        projected = elapsed + max(self.total_tokens - tokens_seen, 0.0) / rate
+        self.projected_seconds = projected
+        if projected > self.seconds:
+            raise TimeBudgetExceeded(
+                f"train.max_minutes={self.seconds / 60:g}: training would take about {projected / 60:.0f} minutes on this "
+                f"machine ({rate:,.0f} tokens/s measured over {step} steps, {self.total_tokens:,.0f} tokens to train); "
+                "stopped before writing an adapter. Fixes: a GPU (train.device: cuda), bfloat16 on a CPU that "
+                "multiplies it natively (train.compute_dtype), fewer train.epochs or train.max_train_records, "
+                "or a larger train.max_minutes"
+            )
 
 
 class History:

@@ -2,8 +2,8 @@
 
 When LoRA adapts only the top layers (`train.lora.layers`), every layer below the lowest adapted
 one is frozen and sees the same tokens at every epoch, so its output never changes. This module
-computes, once, the hidden states entering the lowest adapted layer for every record (in
-batches of similar length; reused from the content-addressed `TrunkStore` when an earlier run
+computes, once, the hidden states entering the lowest adapted layer for every record (one
+record at a time, so they depend on its tokens alone; reused from the content-addressed `TrunkStore` when an earlier run
 already computed them, e.g. for the records a data commit kept), and the trainer then runs only
 the adapted layers and the LM head at each step (`evalgate.training.sft`). The loss, the gradients and the
 adapter are those of the full forward pass (a test checks it on a tiny model).
@@ -18,9 +18,6 @@ from typing import Any
 from evalgate.training.data import IGNORE, Encoded
 from evalgate.trunk import TrunkStates, TrunkStore, states_entering
 from evalgate.ui import progress
-
-CHUNK_TOKENS = 8192
-"""Padded tokens per batch of the one-off lower-layer pass."""
 
 
 @dataclass
@@ -52,34 +49,24 @@ def compute_lower_states(
             if st is not None and st.hidden.shape[0] == len(enc.input_ids[i]):
                 hidden[i] = st.hidden
     todo = [i for i in range(n) if hidden[i] is None]
-    # Longest first, in batches of similar length (right-padded: a causal model's states for
-    # real tokens do not depend on padding after them).
-    todo.sort(key=lambda i: -len(enc.input_ids[i]))
-    batches: list[list[int]] = []
-    for i in todo:
-        if batches and len(enc.input_ids[batches[-1][0]]) * (len(batches[-1]) + 1) <= CHUNK_TOKENS:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
+    # One record at a time, unpadded: a record's states are then a function of its own tokens
+    # only, never of which records shared its batch (batched matmuls and padded attention round
+    # differently), so states reused from the cache equal the ones a cold run computes and a warm
+    # run trains the same adapter. On a CPU a record of a few hundred tokens already fills the
+    # matmul units; batching bought little.
     was_training = model.training
     model.eval()
     try:
         with progress(f"{label}: frozen layers 0-{floor - 1}, {len(todo)} records", total=len(todo)) as advance, torch.inference_mode():
-            for rows in batches:
-                width = max(len(enc.input_ids[i]) for i in rows)
-                ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for j, i in enumerate(rows):
-                    seq = enc.input_ids[i]
-                    ids[j, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                    mask[j, : len(seq)] = 1
-                out = states_entering(model, floor, ids.to(device), mask.to(device)).float().cpu()
-                for j, i in enumerate(rows):
-                    h = out[j, : len(enc.input_ids[i])].clone()
-                    hidden[i] = h
-                    if store is not None:
-                        store.put(keys[i], TrunkStates(h))
-                advance(len(rows))
+            for i in todo:
+                seq = enc.input_ids[i]
+                ids = torch.tensor([seq], dtype=torch.long, device=device)
+                mask = torch.ones_like(ids)
+                h = states_entering(model, floor, ids, mask)[0].float().cpu().clone()
+                hidden[i] = h
+                if store is not None:
+                    store.put(keys[i], TrunkStates(h))
+                advance(1)
     finally:
         model.train(was_training)
     return LowerStates(
