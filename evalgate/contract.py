@@ -29,6 +29,7 @@ SCHEMA_VERSION = 1
 PATHS: dict[str, str] = {
     "prepare.manifest": "data/prepared/manifest.json",
     "prepare.metrics": "metrics/prepare.json",
+    "prepare.report": "reports/prepare.json",
     "train.metrics": "metrics/train.json",
     "train.meta": "models/train_meta.json",
     "eval.metrics": "metrics/eval.json",
@@ -165,13 +166,28 @@ class PreparedFile(_Model):
 
 
 class PrepareManifest(_Open):
-    """data/prepared/manifest.json: the dataset's hash and the files behind it."""
+    """data/prepared/manifest.json: the dataset's hash and the files behind it, nothing else (a
+    function of the prepared records only)."""
 
     schema_version: Literal[1]
     kind: Literal["evalgate.prepare.manifest"]
     dataset_sha256: str
     files: dict[str, PreparedFile]
     counts: dict[str, int]
+
+
+class PrepareReport(_Open):
+    """reports/prepare.json: where the records came from (input files and their hashes) and what
+    was removed and why (file:line), kept out of data/prepared/ so that reordering the inputs
+    changes the report, never the dataset."""
+
+    schema_version: Literal[1]
+    kind: Literal["evalgate.prepare.report"]
+    dataset_sha256: str
+    inputs: list[dict[str, Any]]
+    counts: dict[str, int]
+    removals: list[dict[str, Any]]
+    rejects: list[dict[str, Any]]
 
 
 class PrepareMetrics(_Model):

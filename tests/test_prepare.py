@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import chat
+from tests.conftest import chat, write_jsonl
 
 
 def sentence(rng: random.Random, words: int = 40) -> str:
@@ -39,7 +39,7 @@ def test_formats_are_normalised_to_one_canonical_chat(project, run_cli):
     ]
     assert rows["p1"]["messages"][0] == {"role": "system", "content": "Be brief."}
     assert rows["c1"]["messages"][-1] == {"role": "assistant", "content": "Seven."}
-    manifest = project.manifest()
+    manifest = project.prepare_report()
     assert manifest["format_mix"] == {"alpaca": 1, "chat": 1, "prompt_completion": 1}
     assert [i["format"] for i in manifest["inputs"]] == ["alpaca", "chat", "prompt_completion"]
 
@@ -53,16 +53,21 @@ def test_exact_and_near_duplicates_are_removed(project, run_cli):
     project.data([*rows, exact, near])
     result = run_cli("prepare")
     assert result.exit_code == 0, result.output
-    manifest = project.manifest()
+    manifest = project.prepare_report()
     removed = {r["id"]: r for r in manifest["removals"]}
-    assert removed["dup-exact"]["reason"] == "exact_duplicate"
-    assert removed["dup-exact"]["related"] == "r3"
-    assert removed["dup-near"]["reason"] == "near_duplicate"
-    assert removed["dup-near"]["related"] == "r3"
-    assert removed["dup-near"]["similarity"] >= 0.85
-    assert set(removed) == {"dup-exact", "dup-near"}  # no distinct record is lost
+    # Which copy stays is decided by content, never by position in the inputs: one of the three.
+    group = {"r3", "dup-exact", "dup-near"}
+    assert len(removed) == 2 and set(removed) < group  # no distinct record is lost
     kept = project.split_ids("train.jsonl") + project.split_ids("val.jsonl")
-    assert sorted(kept) == sorted(r["id"] for r in rows)
+    (survivor,) = group & set(kept)
+    assert sorted(kept) == sorted([r["id"] for r in rows if r["id"] != "r3"] + [survivor])
+    assert sorted(r["reason"] for r in removed.values()) == ["exact_duplicate", "near_duplicate"]
+    exact_pair = {"r3", "dup-exact"}
+    for rid, r in removed.items():
+        if r["reason"] == "exact_duplicate":
+            assert {rid, r["related"]} == exact_pair
+        else:
+            assert r["related"] in group - {rid} and r["similarity"] >= 0.85
 
 
 def test_leakage_of_golden_items_is_removed_and_listed(project, run_cli):
@@ -70,7 +75,7 @@ def test_leakage_of_golden_items_is_removed_and_listed(project, run_cli):
     project.data([*distinct_rows(20), leaked])
     result = run_cli("prepare")
     assert result.exit_code == 0, result.output
-    manifest = project.manifest()
+    manifest = project.prepare_report()
     assert [(r["id"], r["reason"], r["related"]) for r in manifest["removals"]] == [("leak", "leakage", "qa/g1")]
     assert manifest["counts"]["leakage"] == 1
     assert manifest["golden_sets"][0]["task"] == "qa"
@@ -95,7 +100,7 @@ def test_contradictions_follow_the_policy(project, run_cli, policy, kept, exit_c
         return
     ids = project.split_ids("train.jsonl")
     assert [i for i in ids if i.startswith("x")] == kept
-    assert project.manifest()["contradictions"][0]["ids"] == ["x1", "x2"]
+    assert project.prepare_report()["contradictions"][0]["ids"] == ["x1", "x2"]
 
 
 def test_split_is_stable_when_records_are_appended(project, run_cli):
@@ -113,30 +118,54 @@ def test_split_is_stable_when_records_are_appended(project, run_cli):
     assert len(after) == 500
 
 
+def _prepared_snapshot(project) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(project.prepared.iterdir())}
+
+
 def test_reordered_or_verbatim_repeated_records_give_the_same_dataset(project, run_cli):
     """A data commit that only reorders records, or appends the same export again (ids included),
-    changes nothing that training sees: the repeats are removed and listed, not an error."""
+    changes nothing that training sees: data/prepared/ stays byte-identical (so `dvc repro`
+    retrains nothing), the repeats are removed and listed in the prepare report, not an error.
+    Near duplicates and same-text records under other ids are among them: which one of each is
+    kept must not depend on the order either."""
+    rng = random.Random(5)
     rows = distinct_rows(60, seed=3)
+    # Near duplicates (one word changed) and exact duplicates under another id.
+    for i in range(8):
+        user, answer = rows[i]["messages"][0]["content"], rows[i]["messages"][1]["content"]
+        words = user.split()
+        words[rng.randrange(len(words))] = "changed"
+        rows.append(chat(" ".join(words), answer, id=f"near{i}"))
+        rows.append(chat(user.upper(), answer, id=f"same{i}"))
     project.data(rows)
     assert run_cli("prepare").exit_code == 0
-    first = {name: (project.prepared / name).read_bytes() for name in ("train.jsonl", "val.jsonl")}
+    first = _prepared_snapshot(project)
+    assert sorted(first) == ["manifest.json", "train.jsonl", "val.jsonl"]
     sha = project.manifest()["dataset_sha256"]
+    removed = {r["reason"] for r in project.prepare_report()["removals"]}
+    assert removed == {"exact_duplicate", "near_duplicate"}
 
+    for seed in (7, 8, 9):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        project.data(shuffled)
+        assert run_cli("prepare").exit_code == 0
+        assert _prepared_snapshot(project) == first, seed
+
+    # Split over two files, in another order, plus the same export appended again.
+    project.params["prepare"]["inputs"] = [{"path": "data/raw/a.jsonl"}, {"path": "data/raw/b.jsonl"}]
+    project.write_params()
+    (project.root / "data" / "raw" / "train.jsonl").unlink()
     shuffled = rows[:]
-    random.Random(7).shuffle(shuffled)
-    project.data(shuffled)
-    assert run_cli("prepare").exit_code == 0
-    assert {name: (project.prepared / name).read_bytes() for name in first} == first
-    assert project.manifest()["dataset_sha256"] == sha
-
-    project.data(rows + rows[:25])
+    random.Random(11).shuffle(shuffled)
+    write_jsonl(project.root / "data" / "raw" / "a.jsonl", shuffled[:40])
+    write_jsonl(project.root / "data" / "raw" / "b.jsonl", shuffled[40:] + rows[:25])
     result = run_cli("prepare")
     assert result.exit_code == 0, result.output
-    assert {name: (project.prepared / name).read_bytes() for name in first} == first
-    manifest = project.manifest()
-    assert manifest["dataset_sha256"] == sha
-    repeats = [r for r in manifest["removals"] if r["reason"] == "exact_duplicate"]
-    assert len(repeats) == 25 and all("verbatim repeat of" in r["detail"] and "(same id)" in r["detail"] for r in repeats)
+    assert _prepared_snapshot(project) == first
+    assert project.manifest()["dataset_sha256"] == sha
+    repeats = [r for r in project.prepare_report()["removals"] if r["reason"] == "exact_duplicate" and "(same id)" in r["detail"]]
+    assert len(repeats) == 25 and all("verbatim repeat of" in r["detail"] for r in repeats)
     assert {r["id"] for r in repeats} == {r["id"] for r in rows[:25]}
 
 
@@ -156,12 +185,15 @@ def test_manifest_hashes_match_the_files(project, run_cli):
     assert run_cli("prepare").exit_code == 0
     manifest = project.manifest()
     assert next(iter(manifest)) == "schema_version" and manifest["schema_version"] == 1
+    assert sorted(manifest["files"]) == ["train.jsonl", "val.jsonl"]
     for name, meta in manifest["files"].items():
         assert hashlib.sha256((project.prepared / name).read_bytes()).hexdigest() == meta["sha256"]
-    assert manifest["inputs"][0]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert manifest["counts"]["read"] == 40
     assert manifest["counts"]["train"] + manifest["counts"]["val"] == 40
-    stats = manifest["token_lengths"]
+    report = project.prepare_report()
+    assert next(iter(report)) == "schema_version" and report["dataset_sha256"] == manifest["dataset_sha256"]
+    assert report["inputs"][0]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert report["counts"]["read"] == 40
+    stats = report["token_lengths"]
     assert stats["count"] == 40 and stats["min"] <= stats["p50"] <= stats["p99"] <= stats["max"]
     metrics = json.loads((project.root / "metrics" / "prepare.json").read_text())
     assert metrics["dataset_sha256"] == manifest["dataset_sha256"]

@@ -78,12 +78,13 @@ def test_skip_policy_writes_good_records_and_rejects(project, run_cli):
     project.raw(lines(GOOD, "{oops", json.dumps(chat("Name a planet.", "Mars."))))
     result = run_cli("prepare")
     assert result.exit_code == 0, result.output
-    rejects = [json.loads(x) for x in (project.prepared / "rejects.jsonl").read_text().splitlines()]
-    assert [(r["source"], r["raw"]) for r in rejects] == [
+    report = project.prepare_report()
+    assert [(r["source"], r["raw"]) for r in report["rejects"]] == [
         (f"{F}:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)", "{oops")
     ]
+    assert sorted(p.name for p in project.prepared.iterdir()) == ["manifest.json", "train.jsonl", "val.jsonl"]
+    assert report["counts"]["invalid"] == 1
     manifest = project.manifest()
-    assert manifest["counts"]["invalid"] == 1
     assert manifest["counts"]["train"] + manifest["counts"]["val"] == 2
 
 

@@ -34,7 +34,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict:
         [sys.executable, "-m", "evalgate", "prepare"], cwd=root, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    manifest = json.loads((root / "data" / "prepared" / "manifest.json").read_text())
+    # The prepare report: inputs, golden sets, every removal with its file:line.
+    manifest = json.loads((root / "reports" / "prepare.json").read_text())
     ids = [
         json.loads(line)["id"]
         for split in ("train.jsonl", "val.jsonl")

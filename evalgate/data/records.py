@@ -36,6 +36,14 @@ class Record:
     n_tokens: int = 0
     norm: list[tuple[str, str]] = field(default_factory=list)
     content_key: str = ""
+    position: int = 0
+    """Where it sat among all inputs (read order): used by `contradictions: keep_first` only."""
+
+    @property
+    def canonical_key(self) -> tuple[str, str, str]:
+        """The order prepare processes records in: by content, never by where they sat, so
+        which of two duplicates is kept, and so the prepared files, do not depend on order."""
+        return (self.content_key, self.id, sha256_json(self.messages))
 
     @property
     def where(self) -> str:

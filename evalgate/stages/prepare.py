@@ -25,7 +25,7 @@ from evalgate.artifacts import (
     write_bytes_atomic,
 )
 from evalgate.config import Params, PrepareParams
-from evalgate.contract import SCHEMA_VERSION, PrepareManifest, write_artifact
+from evalgate.contract import PATHS, SCHEMA_VERSION, PrepareManifest, PrepareReport, write_artifact
 from evalgate.data import dedup
 from evalgate.data.minhash import NearDuplicateIndex, Sketcher
 from evalgate.data.records import Problem, Record, read_file
@@ -37,7 +37,6 @@ from evalgate.tasks import golden_sha256, load_golden, load_tasks
 from evalgate.ui import info, track, warn
 
 MANIFEST = "manifest.json"
-OUTPUT_FILES = ("train.jsonl", "val.jsonl", "rejects.jsonl", MANIFEST)
 RENDER_BATCH = 512
 
 
@@ -78,6 +77,7 @@ class InputFile:
 class PrepareResult:
     output_dir: Path
     manifest: dict[str, Any]
+    report: dict[str, Any]
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -187,6 +187,8 @@ def _contradictions(records: list[Record], policy: str) -> tuple[list[Record], l
         return records, [], report
     drop: dict[int, Removal] = {}
     for g in conflicts:
+        if policy == "keep_first":  # the first in the inputs: the one setting where order matters
+            g = sorted(g, key=lambda r: r.position)
         victims = g if policy == "drop_all" else g[1:]
         for rec in victims:
             others = ", ".join(r.where for r in g if r is not rec)
@@ -292,9 +294,13 @@ def run_prepare(params: Params, root: Path = Path(".")) -> PrepareResult:
         )
     long_ids = {id(r) for r in too_long}
     records = [r for r in records if id(r) not in long_ids]
-    for rec in records:
+    for position, rec in enumerate(records):
         rec.norm = dedup.normalised(rec.messages)
         rec.content_key = dedup.exact_key(rec.norm)
+        rec.position = position
+    # From here on the records are a set: processed in content order, so which of two
+    # duplicates is kept (exact or near) and the prepared files do not depend on input order.
+    records.sort(key=lambda r: r.canonical_key)
 
     tasks = load_tasks(root / params.tasks_dir) if (root / params.tasks_dir).exists() else []
     golden: list[tuple[str, str, str]] = []
@@ -314,28 +320,35 @@ def run_prepare(params: Params, root: Path = Path(".")) -> PrepareResult:
         raise ValidationFailed("no records left after validation and de-duplication; nothing to train on", [])
 
     split = {r.id: assign_split(r.content_key, p.split) for r in records}
-    # The prepared set is a set: ordered by content, not by where records sat in the inputs, so a
-    # commit that only reorders records (or repeats some verbatim) gives the byte-identical
-    # dataset, the same sha256, and the same adapter.
-    ordered = sorted(records, key=lambda r: (r.content_key, r.id))
-    train = [r.canonical() for r in ordered if split[r.id] == "train"]
-    val = [r.canonical() for r in ordered if split[r.id] == "val"]
+    # Still in content order (sorted above): the same set of records gives the same bytes.
+    train = [r.canonical() for r in records if split[r.id] == "train"]
+    val = [r.canonical() for r in records if split[r.id] == "val"]
     removals = exact_removed + contra_removed + leak_removed + near_removed
     rejects = [{"source": str(pr), "file": pr.file, "line": pr.line, "reason": pr.reason, "raw": pr.raw} for pr in problems]
 
-    blobs = {"train.jsonl": jsonl_bytes(train), "val.jsonl": jsonl_bytes(val), "rejects.jsonl": jsonl_bytes(rejects)}
+    blobs = {"train.jsonl": jsonl_bytes(train), "val.jsonl": jsonl_bytes(val)}
     hashes = {name: sha256_bytes(data) for name, data in blobs.items()}
-    fmt_mix: dict[str, int] = defaultdict(int)
-    for r in records:
-        fmt_mix[r.format] += 1
+    dataset_sha = sha256_json({"train": hashes["train.jsonl"], "val": hashes["val.jsonl"]})
+    # The manifest, like train.jsonl and val.jsonl, is a function of the prepared records alone:
+    # a commit that only reorders records, repeats some verbatim or touches nothing they keep
+    # leaves data/prepared/ byte-identical, and so retrains nothing. Where records came from and
+    # what was removed (file:line, input hashes, versions) is in the prepare report instead.
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "kind": "evalgate.prepare.manifest",
-        "dataset_sha256": sha256_json({"train": hashes["train.jsonl"], "val": hashes["val.jsonl"]}),
+        "dataset_sha256": dataset_sha,
         "files": {
-            name: {"sha256": hashes[name], "records": n}
-            for name, n in (("train.jsonl", len(train)), ("val.jsonl", len(val)), ("rejects.jsonl", len(rejects)))
+            name: {"sha256": hashes[name], "records": n} for name, n in (("train.jsonl", len(train)), ("val.jsonl", len(val)))
         },
+        "counts": {"train": len(train), "val": len(val)},
+    }
+    fmt_mix: dict[str, int] = defaultdict(int)
+    for r in records:
+        fmt_mix[r.format] += 1
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "evalgate.prepare.report",
+        "dataset_sha256": dataset_sha,
         "inputs": [
             {"path": s.display, "sha256": s.sha256, "format": s.format, "declared_format": s.declared, "records": s.records, "invalid": s.invalid}
             for s in inputs
@@ -360,12 +373,15 @@ def run_prepare(params: Params, root: Path = Path(".")) -> PrepareResult:
         "token_lengths": _token_stats([r.n_tokens for r in records]),
         "removals": [rm.as_dict() for rm in removals],
         "contradictions": contradictions,
+        "rejects": rejects,
         "provenance": {
             "evalgate_version": __version__,
             "packages": package_versions(["datasketch", "tokenizers", "transformers", "numpy"]),
         },
     }
+    write_artifact(root / PATHS["prepare.report"], PrepareReport, report)
     for name, data in blobs.items():
         write_bytes_atomic(out_dir / name, data)
+    (out_dir / "rejects.jsonl").unlink(missing_ok=True)  # written here by older versions
     write_artifact(out_dir / MANIFEST, PrepareManifest, manifest)
-    return PrepareResult(out_dir, manifest, problems)
+    return PrepareResult(out_dir, manifest, report, problems)
