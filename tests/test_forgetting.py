@@ -107,9 +107,9 @@ class Calls:
         original_side, original_eval = fg.side, fg.evaluate
         state = {"adapter": None}
 
-        def side(model, adapter):
+        def side(model, adapter, **kw):
             state["adapter"] = adapter
-            return original_side(model, adapter)
+            return original_side(model, adapter, **kw)
 
         def evaluate(lm, manager, samples):
             self.runs.append((state["adapter"], samples))
@@ -159,6 +159,81 @@ def test_paired_results_per_document_and_reuse(fg_project, run_cli, monkeypatch,
     make_adapter(tiny_model_dir, fg_project.root / "models" / "adapter", str(tiny_model_dir), seed=5)
     assert run_cli("forgetting").exit_code == 0
     assert calls.sides() == ["base", "candidate", "candidate"]
+
+
+def test_a_data_commits_candidate_starts_from_the_base_states_stored_by_the_cold_run(fg_project, run_cli, monkeypatch, tiny_model_dir, tmp_path):
+    """The base's states below the adapter are stored by content: the cold run's candidate and a
+    later commit's candidate (base from the cache) run only the adapted layers, and score every
+    document as a run that recomputes everything does."""
+    import shutil
+
+    adapter = fg_project.root / "models" / "adapter"
+    shutil.rmtree(adapter)
+    make_adapter(tiny_model_dir, adapter, str(tiny_model_dir), seed=2, layers=[1])
+    assert run_cli("forgetting").exit_code == 0
+    run = json.loads((fg_project.root / "metrics" / "forgetting.json").read_text())["run"]
+    assert run["candidate_batches"]["batches_from_base_states"] > 0 and run["candidate_batches"]["batches_in_full"] == 0
+
+    shutil.rmtree(adapter)
+    make_adapter(tiny_model_dir, adapter, str(tiny_model_dir), seed=3, layers=[1])
+    assert run_cli("forgetting").exit_code == 0
+    run = json.loads((fg_project.root / "metrics" / "forgetting.json").read_text())["run"]
+    assert run["computed"] == {"base": [], "candidate": ["toy_mc", "toy_text"]}
+    assert run["candidate_batches"]["batches_from_base_states"] > 0 and run["candidate_batches"]["batches_in_full"] == 0
+    reused = {(r["task"], r["id"], r["metric"]): r["candidate"] for r in _rows(fg_project.root / "runs" / "forgetting_scores.jsonl")}
+
+    monkeypatch.setenv("EVALGATE_CACHE_DIR", str(tmp_path / "cold"))
+    fg_project.params["forgetting"]["trunk_cache_gb"] = 0
+    fg_project.write_params()
+    Calls(monkeypatch)
+    assert run_cli("forgetting").exit_code == 0
+    full = {(r["task"], r["id"], r["metric"]): r["candidate"] for r in _rows(fg_project.root / "runs" / "forgetting_scores.jsonl")}
+    assert full.keys() == reused.keys()
+    for key, value in full.items():
+        assert reused[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_scores_equal_lm_evals_own_model_class_and_the_candidate_reuses_the_base_states(fg_project, tiny_model_dir):
+    """evalgate's lm-eval model (only the continuation positions through the LM head, the base's
+    lower states reused by the candidate) scores every request as lm-eval's HFLM does, for the
+    base and for a candidate adapted on the top layer only; the candidate's batches start from
+    the states the base's pass kept."""
+    import shutil
+
+    import torch
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from evalgate.forgetting.harness import shared_trunk_lm, side
+
+    adapter = fg_project.root / "models" / "adapter"
+    shutil.rmtree(adapter)
+    make_adapter(tiny_model_dir, adapter, str(tiny_model_dir), seed=2, layers=[1])
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32), str(adapter))
+    model.eval()
+    rng = random.Random(4)
+    requests = []
+    for i in range(20):
+        ctx = _sentence(rng, rng.randint(2, 9))
+        for choice in ([_sentence(rng, rng.randint(1, 4)) for _ in range(3)] if i % 2 else ["alpha", "beta"]):
+            requests.append(Instance("loglikelihood", {}, (ctx, " " + choice), i))
+    ours = shared_trunk_lm(model, None, tokenizer=tok, batch_size=5, softmax_dtype="float32")
+    stock = HFLM(pretrained=model, tokenizer=tok, batch_size=5, softmax_dtype="float32")
+    results = {}
+    for name, adapter_on in (("base", False), ("candidate", True)):
+        with side(model, adapter_on, lm=ours):
+            results[("ours", name)] = ours.loglikelihood(requests)
+        with side(model, adapter_on):
+            results[("stock", name)] = stock.loglikelihood(requests)
+    for name in ("base", "candidate"):
+        got, want = results[("ours", name)], results[("stock", name)]
+        assert [g[1] for g in got] == [w[1] for w in want], name
+        assert [g[0] for g in got] == pytest.approx([w[0] for w in want], abs=1e-4), name
+    assert results[("ours", "base")] != results[("ours", "candidate")]  # the adapter changes the scores
+    assert ours.trunk.shared > 0 and ours.trunk.full == 0 and not ours.trunk.memory
 
 
 def test_gate_blocks_an_adapter_that_forgets_and_passes_one_that_does_not(fg_project, run_cli, tiny_model_dir):

@@ -1,0 +1,1 @@
+"""General-capability tasks through lm-evaluation-harness (the forgetting stage's library)."""

@@ -10,6 +10,7 @@ weights, adapter, precision, task files, data hashes, the document subset, lm-ev
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from typing import Any
 from evalgate.artifacts import write_json_atomic
 from evalgate.errors import InputError, first_line
 from evalgate.forgetting.extract import TaskResult, task_result
+from evalgate.trunk import TrunkStates, TrunkStore
 
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -92,14 +94,167 @@ def count_documents(manager: Any, names: list[str], sources: dict[str, Path]) ->
     return out
 
 
+def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
+    """lm-eval's HF model class (HFLM) on the PEFT model, scoring a batch of loglikelihood
+    requests with two changes that leave every score what the full computation gives:
+
+    * Only the positions lm-eval reads go through the final norm and the LM head: for each
+      request the ones predicting its continuation's tokens (lm-eval projects every position of
+      the batch onto the whole vocabulary and keeps the continuation's). Their log-softmax is
+      taken in float32 (lm-eval's default is the logits' dtype: bfloat16 on most CPUs here).
+    * The base's hidden states entering the adapter's lowest layer are kept, batch by batch (in
+      `store`, content-addressed, so a later run's candidate finds them too; in memory for this
+      run without one), and the candidate's pass over the same batch starts there instead of
+      running the layers below again. Below that layer base and candidate compute the same
+      numbers for the same tokens, and lm-eval forms the same batches for both sides (it sorts
+      requests by content). A batch is matched by its exact token ids; one whose states are not
+      kept runs in full.
+
+    Request order, batching, truncation, the one-token-continuation cache and the (logprob,
+    is_greedy) results are lm-eval's own (its `Collator`, as `HFLM._loglikelihood_tokens`)."""
+    import torch
+    import torch.nn.functional as F
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.models.utils import Collator
+    from lm_eval.models.utils_hf import pad_and_concat
+
+    from evalgate.trunk import adapter_floor, capture_input, decoder_layers, skip_lower_layers
+    from evalgate.ui import progress
+
+    def forward(lm: Any, inps: Any, keep: Any) -> Any:
+        """Logits at positions `keep` (of every row), with the trunk shared between the sides."""
+        call = lambda: lm.model(inps, logits_to_keep=keep).logits  # noqa: E731
+        if not trunk.floor or trunk.mode is None:
+            return call()
+        if trunk.mode == "base":
+            captured: dict[str, Any] = {}
+            with capture_input(trunk.layers[trunk.floor], captured):
+                logits = call()
+            trunk.save(inps, captured["hidden"])
+            return logits
+        hidden = trunk.load(inps)
+        if hidden is None:
+            trunk.full += 1
+            return call()
+        trunk.shared += 1
+        with skip_lower_layers(trunk.layers, trunk.floor, hidden.to(lm.device)):
+            return call()
+
+    def score_chunk(lm: Any, re_ord: Any, chunk: Any, res: list[tuple[float, bool]]) -> None:
+        """One batch of requests: only the continuation positions projected and read."""
+        inps, spans = [], []
+        for _, context_enc, continuation_enc in chunk:
+            # As lm-eval: truncated from the left to max_length, the last token dropped.
+            inp = torch.tensor((context_enc + continuation_enc)[-(lm.max_length + 1) :][:-1], dtype=torch.long, device=lm.device)
+            inps.append(inp)
+            spans.append((len(inp) - len(continuation_enc), len(inp)))
+        batched = pad_and_concat(max(len(x) for x in inps), inps, padding_side="right")
+        keep = sorted({pos for lo, hi in spans for pos in range(lo, hi)})
+        at = {pos: k for k, pos in enumerate(keep)}
+        with torch.no_grad():
+            logits = forward(lm, batched, torch.tensor(keep, dtype=torch.long, device=lm.device))
+            logprobs = F.log_softmax(logits.float(), dim=-1)
+        for row, ((request_str, ctx_tokens, cont), (lo, hi)) in enumerate(zip(chunk, spans, strict=True)):
+            picked = logprobs[row, [at[p] for p in range(lo, hi)]].unsqueeze(0)  # [1, contlen, vocab]
+            greedy = picked.argmax(dim=-1)
+            for req_str, cont_toks, lp in re_ord.get_cache(req_str=request_str, cxt_toks=ctx_tokens, cont_toks=cont, logits=picked):
+                ids = torch.tensor(cont_toks, dtype=torch.long, device=lm.device).unsqueeze(0)
+                n = ids.shape[1]
+                score = float(torch.gather(lp[:, -n:], 2, ids.unsqueeze(-1)).sum())
+                is_greedy = bool((greedy[:, -n:] == ids).all())
+                res.append((score, is_greedy))
+                if req_str is not None:
+                    lm.cache_hook.add_partial("loglikelihood", req_str, (score, is_greedy))
+
+    class SharedTrunkLM(HFLM):  # type: ignore[misc]
+        def _loglikelihood_tokens(self, requests: Any, disable_tqdm: bool = False, override_bs: int | None = None) -> Any:
+            if self.backend != "causal" or self.batch_size == "auto":
+                return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+            re_ord = Collator(
+                requests,
+                sort_fn=lambda req: (-len(req[1] + req[2]), tuple(req[1] + req[2])),
+                group_by="contexts" if self.logits_cache else None,
+                group_fn=lambda req: req[-2] + req[-1][:-1],
+            )
+            res: list[tuple[float, bool]] = []
+            size = override_bs if override_bs is not None else self.batch_size
+            with progress(f"forgetting: {trunk.mode or 'model'}: loglikelihood", total=len(requests)) as advance:
+                for chunk in re_ord.get_batched(n=size, batch_fn=None):
+                    score_chunk(self, re_ord, chunk, res)
+                    advance(len(chunk))
+            return re_ord.get_original(res)
+
+    layers = decoder_layers(model)
+    trunk = SharedTrunk(adapter_floor(model) if layers is not None else 0, layers, store)
+    lm = SharedTrunkLM(pretrained=model, **kwargs)
+    lm.trunk = trunk
+    return lm
+
+
+class SharedTrunk:
+    """What `shared_trunk_lm` keeps of the base's pass for the candidate's: per batch (its token
+    ids), the hidden states entering layer `floor`."""
+
+    MEMORY_BYTES = 4 * 2**30
+    """Without a store: at most this much kept in memory, for this run's candidate."""
+
+    def __init__(self, floor: int, layers: Any, store: TrunkStore | None):
+        self.floor = floor
+        self.layers = layers
+        self.store = store
+        self.mode: str | None = None
+        self.memory: dict[str, Any] = {}
+        self.bytes = 0
+        self.shared = 0
+        self.full = 0
+
+    def _key(self, inps: Any) -> str:
+        ids = [*inps.shape, *inps.flatten().tolist()]
+        if self.store is not None:
+            return self.store.key(ids, self.floor, parts="lm-eval-batch")
+        return hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()
+
+    def save(self, inps: Any, hidden: Any) -> None:
+        key = self._key(inps)
+        if self.store is not None:
+            self.store.put(key, TrunkStates(hidden.detach().cpu().contiguous()))
+            return
+        size = hidden.numel() * hidden.element_size()
+        if self.bytes + size <= self.MEMORY_BYTES:
+            self.memory[key] = hidden.detach()
+            self.bytes += size
+
+    def load(self, inps: Any) -> Any:
+        key = self._key(inps)
+        if self.store is None:
+            hidden = self.memory.pop(key, None)
+            if hidden is not None:
+                self.bytes -= hidden.numel() * hidden.element_size()
+            return hidden
+        if not self.store.has(key):
+            return None
+        found = self.store.get(key)
+        if found is None or tuple(found.hidden.shape[:2]) != tuple(inps.shape):
+            return None
+        return found.hidden
+
+
 @contextlib.contextmanager
-def side(model: Any, adapter: bool) -> Iterator[None]:
-    """The candidate (adapter on) or the base (the same object, adapter disabled)."""
-    if adapter:
-        yield
-    else:
-        with model.disable_adapter():
+def side(model: Any, adapter: bool, lm: Any = None) -> Iterator[None]:
+    """The candidate (adapter on) or the base (the same object, adapter disabled). With `lm` from
+    `shared_trunk_lm`, the base's pass keeps its lower states and the candidate's reads them."""
+    trunk = getattr(lm, "trunk", None)
+    if trunk is not None:
+        trunk.mode = "candidate" if adapter else "base"
+    try:
+        if adapter:
             yield
+        else:
+            with model.disable_adapter():
+                yield
+    finally:
+        if trunk is not None:
+            trunk.mode = None
 
 
 def evaluate(lm: Any, manager: Any, samples: dict[str, list[int]]) -> dict[str, TaskResult]:

