@@ -21,7 +21,7 @@ T = TypeVar("T")
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _show_bars() -> bool:
+def show_bars() -> bool:
     return console.is_terminal and not os.environ.get("EVALGATE_NO_PROGRESS")
 
 
@@ -39,7 +39,7 @@ def _bar() -> Progress:
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     """Iterate with a progress bar on a terminal; plain iteration in CI logs."""
-    if not _show_bars():
+    if not show_bars():
         yield from items
         return
     if total is None and isinstance(items, Sized):
@@ -62,7 +62,7 @@ def warn(message: str) -> None:
 @contextlib.contextmanager
 def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A progress bar advanced by hand (`advance(n)`); silent when not on a terminal."""
-    if not _show_bars():
+    if not show_bars():
         yield lambda n: None
         return
     with _bar() as bar:

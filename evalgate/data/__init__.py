@@ -1,0 +1,1 @@
+"""Reading, normalising, de-duplicating and splitting training records (the prepare stage's library)."""
