@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from evalgate import __version__
-from evalgate.errors import EXIT_INTERNAL, EvalgateError, ValidationFailed
+from evalgate.errors import EXIT_INTERNAL, ConfigError, EvalgateError, ValidationFailed
 
 app = typer.Typer(
     name="evalgate",
@@ -98,7 +98,7 @@ def prepare(
     cfg = load_params(params)
     result = run_prepare(cfg)
     m = result.manifest
-    counts = m["counts"]
+    counts = result.report["counts"]
     write_artifact(metrics, PrepareMetrics, {"schema_version": SCHEMA_VERSION, "dataset_sha256": m["dataset_sha256"], "prepare": counts})
     for problem in result.problems:
         console.print(f"skipped {problem}", markup=False)
@@ -288,6 +288,30 @@ def promote(params: ParamsOption = Path("params.yaml")) -> None:
 
 @app.command()
 @user_errors
+def spread(
+    params: ParamsOption = Path("params.yaml"),
+    seeds: Annotated[int, typer.Option(help="Retrains to run (seeds 1..N); 8 or more for margins worth shipping.")] = 8,
+    work: Annotated[Path, typer.Option(help="Where the retrains' projects go (reused with --reuse).")] = Path(".evalgate/spread"),
+    rate: Annotated[float, typer.Option(help="The false-block rate allowed for the whole gate on a benign retrain.")] = 0.05,
+    reuse: Annotated[bool, typer.Option("--reuse", help="Keep retrains that already reached a verdict in --work.")] = False,
+) -> None:
+    """Retrain N times with other seeds and say which floors and margins the spread supports."""
+    from evalgate.artifacts import write_json_atomic
+    from evalgate.spread import measure, table
+    from evalgate.ui import console
+
+    if not 0.0 < rate < 1.0:
+        raise ConfigError(f"--rate: {rate} is not a rate between 0 and 1")
+    root = params.parent.resolve() if params.parent != Path("") else Path.cwd()
+    result = measure(root, list(range(1, seeds + 1)), (root / work).resolve(), rate=rate, reuse=reuse)
+    write_json_atomic(root / "reports" / "spread.json", result)
+    for line in table(result):
+        console.print(line, markup=False, highlight=False)
+    console.print(f"-> reports/spread.json; the retrains are in {work}/", highlight=False)
+
+
+@app.command()
+@user_errors
 def init(
     directory: Annotated[Path, typer.Argument(help="The repository to scaffold (created when missing).")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist and differ.")] = False,
@@ -324,7 +348,6 @@ app.add_typer(tasks_app, name="tasks")
 def tasks_validate(params: ParamsOption = Path("params.yaml")) -> None:
     """Check every task file: schema, template fields, scorers and their params, golden sets."""
     from evalgate.config import load_params
-    from evalgate.errors import ConfigError
     from evalgate.tasks import validate_tasks
     from evalgate.ui import console
 
@@ -376,6 +399,9 @@ def list_providers() -> None:
 
 
 def main() -> None:
+    from evalgate.quiet import quiet_libraries
+
+    quiet_libraries()
     try:
         app()
     except SystemExit:
