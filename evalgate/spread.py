@@ -55,6 +55,13 @@ class Retrain:
     """Per check target: whether higher is better."""
 
 
+def seeded_params(root: Path, seed: int) -> dict[str, Any]:
+    """The project's params with `train.seed` set to `seed`."""
+    data = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    data.setdefault("train", {})["seed"] = seed
+    return data
+
+
 def copy_project(root: Path, dest: Path, seed: int, skip: set[str]) -> None:
     """The project as it is (data, tasks, golden sets, params), its outputs left out, with
     `train.seed` set to `seed`."""
@@ -69,10 +76,11 @@ def copy_project(root: Path, dest: Path, seed: int, skip: set[str]) -> None:
             shutil.copytree(entry, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(entry, target)
-    params_path = dest / "params.yaml"
-    data = yaml.safe_load(params_path.read_text(encoding="utf-8"))
-    data.setdefault("train", {})["seed"] = seed
-    params_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    write_params(dest, seeded_params(root, seed))
+
+
+def write_params(dest: Path, data: dict[str, Any]) -> None:
+    (dest / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def stages_for(params: Params) -> list[str]:
@@ -98,11 +106,20 @@ def run_stage(root: Path, stage: str, env: dict[str, str], log: Path) -> None:
 
 
 def retrain(root: Path, work: Path, seed: int, stages: list[str], env: dict[str, str], reuse: bool) -> Path:
-    """One retrain's project under `work`, its pipeline run to a gate verdict against the base."""
+    """One retrain's project under `work`, its pipeline run to a gate verdict against the base.
+    With `reuse`, a retrain that reached a verdict with the same params is kept; one whose params
+    differ only in the gate policy is gated again (nothing retrained)."""
     dest = work / f"seed-{seed}"
     done = dest / PATHS["gate.report"]
+    wanted = seeded_params(root, seed)
     if reuse and done.is_file():
-        return dest
+        have = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
+        if have == wanted:
+            return dest
+        if {k: v for k, v in have.items() if k != "gate"} == {k: v for k, v in wanted.items() if k != "gate"}:
+            write_params(dest, wanted)
+            run_stage(dest, "gate", env, dest / "spread.log")
+            return dest
     skip = {work.relative_to(root).parts[0]} if work.is_relative_to(root) else set()
     copy_project(root, dest, seed, skip)
     log = dest / "spread.log"

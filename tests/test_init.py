@@ -132,3 +132,28 @@ def test_a_run_pushed_to_a_local_remote_is_a_no_op_on_a_second_clone(scaffolded,
     repro = dvc(second, "repro")
     assert "Running stage" not in repro.stdout, repro.stdout
     assert (second / "reports" / "gate.json").read_bytes() == (scaffolded / "reports" / "gate.json").read_bytes()
+
+
+def test_a_commit_that_only_reorders_and_repeats_records_retrains_nothing(scaffolded):
+    """The same data is the same input: shuffling the raw records and appending some of them
+    again verbatim leaves data/prepared/ byte-identical, so `dvc repro` reruns prepare (and the
+    report, which lists what prepare removed) but never train, evaluate, judge or forgetting."""
+    import random
+
+    prepared = {p.name: p.read_bytes() for p in (scaffolded / "data" / "prepared").iterdir()}
+    repeated = 0
+    for path in sorted((scaffolded / "data" / "raw").glob("*.jsonl")):
+        lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        shuffled = lines[:]
+        random.Random(path.name).shuffle(shuffled)
+        repeated += len(lines) // 5
+        path.write_text("\n".join(shuffled + lines[: len(lines) // 5]) + "\n", encoding="utf-8")
+    repro = dvc(scaffolded, "repro")
+    assert "Running stage 'prepare'" in repro.stdout, repro.stdout
+    for stage in ("train", "evaluate", "judge", "forgetting", "gate"):
+        assert f"Running stage '{stage}'" not in repro.stdout, (stage, repro.stdout)
+    assert {p.name: p.read_bytes() for p in (scaffolded / "data" / "prepared").iterdir()} == prepared
+    report = json.loads((scaffolded / "reports" / "prepare.json").read_text())
+    assert repeated > 0 and sum("(same id)" in r["detail"] for r in report["removals"]) == repeated
+    sh(scaffolded, "git", "checkout", "--", "data/raw")
+    dvc(scaffolded, "repro")

@@ -99,9 +99,17 @@ def test_spread_command_trains_each_seed_and_gates_every_pair(spread_project, ru
     assert by["qa/contains max_drop_vs_promoted"]["runs"] == 6 and by["qa/contains max_drop_vs_base"]["runs"] == 3
     assert "supported thresholds" in result.output and "reports/spread.json" in result.output
     # --reuse keeps the retrains that reached a verdict (nothing is retrained).
+    trained = {s: (root / "work" / f"seed-{s}" / "metrics" / "train.json").stat().st_mtime_ns for s in (1, 2, 3)}
     again = run_cli("spread", "--seeds", "3", "--work", "work", "--reuse")
     assert again.exit_code == 0, again.output
     assert json.loads((root / "reports" / "spread.json").read_text())["gates"] == out["gates"]
+    # A changed gate policy is gated again on the same retrains (nothing trained).
+    spread_project.params["gate"]["checks"][0]["margin"] = 0.5
+    spread_project.write_params()
+    assert run_cli("spread", "--seeds", "3", "--work", "work", "--reuse").exit_code == 0
+    redone = {c["name"]: c for c in json.loads((root / "reports" / "spread.json").read_text())["checks"]}
+    assert redone["qa/contains max_drop_vs_base"]["threshold"] == pytest.approx(-0.5)
+    assert trained == {s: (root / "work" / f"seed-{s}" / "metrics" / "train.json").stat().st_mtime_ns for s in (1, 2, 3)}
 
 
 def test_spread_needs_three_seeds(spread_project, run_cli):
