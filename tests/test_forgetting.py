@@ -235,6 +235,19 @@ def test_scores_equal_lm_evals_own_model_class_and_the_candidate_reuses_the_base
     assert results[("ours", "base")] != results[("ours", "candidate")]  # the adapter changes the scores
     assert ours.trunk.shared > 0 and ours.trunk.full == 0 and not ours.trunk.memory
 
+    # Requests longer than max_length are cut from the left as lm-eval cuts them; rolling
+    # log-likelihoods (perplexity tasks) come out the same too.
+    short = shared_trunk_lm(model, None, tokenizer=tok, batch_size=4, max_length=40, softmax_dtype="float32")
+    stock_short = HFLM(pretrained=model, tokenizer=tok, batch_size=4, max_length=40, softmax_dtype="float32")
+    texts = [Instance("loglikelihood_rolling", {}, (_sentence(rng, rng.randint(3, 12)),), i) for i in range(6)]
+    with side(model, True, lm=short):
+        got, got_rolling = short.loglikelihood(requests), short.loglikelihood_rolling(texts)
+    with side(model, True):
+        want, want_rolling = stock_short.loglikelihood(requests), stock_short.loglikelihood_rolling(texts)
+    assert [g[1] for g in got] == [w[1] for w in want]
+    assert [g[0] for g in got] == pytest.approx([w[0] for w in want], abs=1e-4)
+    assert got_rolling == pytest.approx(want_rolling, abs=1e-4)
+
 
 def test_gate_blocks_an_adapter_that_forgets_and_passes_one_that_does_not(fg_project, run_cli, tiny_model_dir):
     fg_project.params["gate"] = {

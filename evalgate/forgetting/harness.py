@@ -95,44 +95,50 @@ def count_documents(manager: Any, names: list[str], sources: dict[str, Path]) ->
 
 
 def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
-    """lm-eval's HF model class (HFLM) on the PEFT model, scoring a batch of loglikelihood
-    requests with two changes that leave every score what the full computation gives:
+    """lm-eval's HF model class (HFLM) on the PEFT model, scoring loglikelihood requests with
+    the same results (the log-likelihood of each continuation given its context, and whether it
+    is the greedy one) and far less arithmetic:
 
-    * Only the positions lm-eval reads go through the final norm and the LM head: for each
-      request the ones predicting its continuation's tokens (lm-eval projects every position of
-      the batch onto the whole vocabulary and keeps the continuation's). Their log-softmax is
-      taken in float32 (lm-eval's default is the logits' dtype: bfloat16 on most CPUs here).
-    * The base's hidden states entering the adapter's lowest layer are kept, batch by batch (in
-      `store`, content-addressed, so a later run's candidate finds them too; in memory for this
-      run without one), and the candidate's pass over the same batch starts there instead of
-      running the layers below again. Below that layer base and candidate compute the same
-      numbers for the same tokens, and lm-eval forms the same batches for both sides (it sorts
-      requests by content). A batch is matched by its exact token ids; one whose states are not
+    * One pass per context, not per choice. Requests that share a context (a multiple-choice
+      question's 2-4 choices) are packed into one row: the context once, then each
+      continuation's tokens, each attending to the context and to itself only (a block mask),
+      with the positions it would have alone. Every position sees exactly the tokens it sees in
+      lm-eval's one-request-per-row pass, so the scores are the same (up to the rounding of a
+      different kernel), and a question with a 100-token passage and four one-word answers costs
+      about 100 tokens instead of 400.
+    * Only the positions that predict a continuation's tokens go through the final norm and the
+      LM head (lm-eval projects every position onto the whole vocabulary), and their
+      log-softmax is taken in float32 (lm-eval's default is the logits' dtype, bfloat16 on most
+      CPUs here).
+    * The candidate starts from the base: the base's hidden states entering the adapter's lowest
+      layer are kept, batch by batch (in `store`, content-addressed, so a later run's candidate
+      finds them too; in memory for this run without one), and the candidate's pass over the
+      same batch runs only the adapted layers. Below that layer base and candidate compute the
+      same numbers for the same tokens, and both sides form the same batches (sorted by
+      content). A batch is matched by its exact tokens and positions; one whose states are not
       kept runs in full.
 
-    Request order, batching, truncation, the one-token-continuation cache and the (logprob,
-    is_greedy) results are lm-eval's own (its `Collator`, as `HFLM._loglikelihood_tokens`)."""
+    Truncation is lm-eval's: a request longer than max_length keeps its last max_length tokens
+    (so its context is what is left of it)."""
     import torch
     import torch.nn.functional as F
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.models.utils import Collator
-    from lm_eval.models.utils_hf import pad_and_concat
 
     from evalgate.trunk import adapter_floor, capture_input, decoder_layers, skip_lower_layers
     from evalgate.ui import progress
 
-    def forward(lm: Any, inps: Any, keep: Any) -> Any:
+    def forward(lm: Any, ids: Any, positions: Any, mask: Any, keep: Any) -> Any:
         """Logits at positions `keep` (of every row), with the trunk shared between the sides."""
-        call = lambda: lm.model(inps, logits_to_keep=keep).logits  # noqa: E731
+        call = lambda: lm.model(input_ids=ids, position_ids=positions, attention_mask=mask, logits_to_keep=keep, use_cache=False).logits  # noqa: E731
         if not trunk.floor or trunk.mode is None:
             return call()
         if trunk.mode == "base":
             captured: dict[str, Any] = {}
             with capture_input(trunk.layers[trunk.floor], captured):
                 logits = call()
-            trunk.save(inps, captured["hidden"])
+            trunk.save((ids, positions), captured["hidden"])
             return logits
-        hidden = trunk.load(inps)
+        hidden = trunk.load((ids, positions))
         if hidden is None:
             trunk.full += 1
             return call()
@@ -140,49 +146,86 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
         with skip_lower_layers(trunk.layers, trunk.floor, hidden.to(lm.device)):
             return call()
 
-    def score_chunk(lm: Any, re_ord: Any, chunk: Any, res: list[tuple[float, bool]]) -> None:
-        """One batch of requests: only the continuation positions projected and read."""
-        inps, spans = [], []
-        for _, context_enc, continuation_enc in chunk:
-            # As lm-eval: truncated from the left to max_length, the last token dropped.
-            inp = torch.tensor((context_enc + continuation_enc)[-(lm.max_length + 1) :][:-1], dtype=torch.long, device=lm.device)
-            inps.append(inp)
-            spans.append((len(inp) - len(continuation_enc), len(inp)))
-        batched = pad_and_concat(max(len(x) for x in inps), inps, padding_side="right")
-        keep = sorted({pos for lo, hi in spans for pos in range(lo, hi)})
-        at = {pos: k for k, pos in enumerate(keep)}
-        with torch.no_grad():
-            logits = forward(lm, batched, torch.tensor(keep, dtype=torch.long, device=lm.device))
-            logprobs = F.log_softmax(logits.float(), dim=-1)
-        for row, ((request_str, ctx_tokens, cont), (lo, hi)) in enumerate(zip(chunk, spans, strict=True)):
-            picked = logprobs[row, [at[p] for p in range(lo, hi)]].unsqueeze(0)  # [1, contlen, vocab]
-            greedy = picked.argmax(dim=-1)
-            for req_str, cont_toks, lp in re_ord.get_cache(req_str=request_str, cxt_toks=ctx_tokens, cont_toks=cont, logits=picked):
-                ids = torch.tensor(cont_toks, dtype=torch.long, device=lm.device).unsqueeze(0)
-                n = ids.shape[1]
-                score = float(torch.gather(lp[:, -n:], 2, ids.unsqueeze(-1)).sum())
-                is_greedy = bool((greedy[:, -n:] == ids).all())
-                res.append((score, is_greedy))
-                if req_str is not None:
-                    lm.cache_hook.add_partial("loglikelihood", req_str, (score, is_greedy))
+    def pack(lm: Any, rows: list[tuple[tuple[int, ...], list[tuple[int, ...]]]]) -> tuple[Any, Any, Any, list[list[list[int]]]]:
+        """Token ids, positions and a block mask for rows of (context, continuations); per row
+        and continuation, the positions whose logits predict its tokens."""
+        widths = [len(ctx) + sum(len(c) - 1 for c in conts) for ctx, conts in rows]
+        width = max(widths)
+        ids = torch.zeros((len(rows), width), dtype=torch.long)
+        pos = torch.zeros((len(rows), width), dtype=torch.long)
+        allowed = torch.zeros((len(rows), width, width), dtype=torch.bool)
+        reads: list[list[list[int]]] = []
+        causal = torch.ones((width, width), dtype=torch.bool).tril()
+        for r, (ctx, conts) in enumerate(rows):
+            n = len(ctx)
+            ids[r, :n] = torch.tensor(ctx)
+            pos[r, :n] = torch.arange(n)
+            allowed[r, :n, :n] = causal[:n, :n]
+            at = n
+            row_reads = []
+            for cont in conts:
+                seg = len(cont) - 1  # the last token is predicted, never read
+                ids[r, at : at + seg] = torch.tensor(cont[:-1], dtype=torch.long)
+                pos[r, at : at + seg] = torch.arange(n, n + seg)
+                allowed[r, at : at + seg, :n] = True
+                allowed[r, at : at + seg, at : at + seg] = causal[:seg, :seg]
+                row_reads.append([n - 1, *range(at, at + seg)])
+                at += seg
+            for q in range(at, width):  # padding attends to itself only
+                allowed[r, q, q] = True
+            reads.append(row_reads)
+        # An additive mask in the model's dtype: what every attention implementation takes.
+        dtype = lm.model.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+        return ids.to(lm.device), pos.to(lm.device), mask[:, None].to(lm.device), reads
 
     class SharedTrunkLM(HFLM):  # type: ignore[misc]
         def _loglikelihood_tokens(self, requests: Any, disable_tqdm: bool = False, override_bs: int | None = None) -> Any:
             if self.backend != "causal" or self.batch_size == "auto":
                 return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
-            re_ord = Collator(
-                requests,
-                sort_fn=lambda req: (-len(req[1] + req[2]), tuple(req[1] + req[2])),
-                group_by="contexts" if self.logits_cache else None,
-                group_fn=lambda req: req[-2] + req[-1][:-1],
-            )
-            res: list[tuple[float, bool]] = []
-            size = override_bs if override_bs is not None else self.batch_size
-            with progress(f"forgetting: {trunk.mode or 'model'}: loglikelihood", total=len(requests)) as advance:
-                for chunk in re_ord.get_batched(n=size, batch_fn=None):
-                    score_chunk(self, re_ord, chunk, res)
-                    advance(len(chunk))
-            return re_ord.get_original(res)
+            keyed = []
+            groups: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+            for _, context_enc, continuation_enc in requests:
+                full = (context_enc + continuation_enc)[-(self.max_length + 1) :]  # as lm-eval truncates
+                ctx, cont = tuple(full[: len(full) - len(continuation_enc)]), tuple(continuation_enc)
+                keyed.append((ctx, cont))
+                conts = groups.setdefault(ctx, [])
+                if cont not in conts:
+                    conts.append(cont)
+            rows: list[tuple[tuple[int, ...], list[tuple[int, ...]]]] = []
+            for ctx, conts in groups.items():
+                part: list[tuple[int, ...]] = []
+                for cont in conts:
+                    if part and len(ctx) + sum(len(c) - 1 for c in part) + len(cont) - 1 > self.max_length:
+                        rows.append((ctx, part))
+                        part = []
+                    part.append(cont)
+                rows.append((ctx, part))
+            # Longest first, ties by content: the same batches for both sides and every run.
+            rows.sort(key=lambda r: (-(len(r[0]) + sum(len(c) - 1 for c in r[1])), r[0], r[1]))
+            size = override_bs if override_bs is not None else int(self.batch_size)
+            scores: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[float, bool]] = {}
+            with progress(f"forgetting: {trunk.mode or 'model'}: {len(requests)} requests in {len(rows)} packed rows", total=len(rows)) as advance:
+                for start in range(0, len(rows), size):
+                    batch = rows[start : start + size]
+                    ids, positions, mask, reads = pack(self, batch)
+                    keep = sorted({p for row in reads for cont in row for p in cont})
+                    at = {p: k for k, p in enumerate(keep)}
+                    with torch.no_grad():
+                        logits = forward(self, ids, positions, mask, torch.tensor(keep, dtype=torch.long, device=self.device))
+                        logprobs = F.log_softmax(logits.float(), dim=-1)
+                    for r, (ctx, conts) in enumerate(batch):
+                        for cont, where in zip(conts, reads[r], strict=True):
+                            lp = logprobs[r, [at[p] for p in where]]  # [len(cont), vocab]
+                            target = torch.tensor(cont, dtype=torch.long, device=lp.device)
+                            score = float(lp.gather(1, target[:, None]).sum())
+                            scores[(ctx, cont)] = (score, bool((lp.argmax(dim=-1) == target).all()))
+                    advance(len(batch))
+            res = [scores[k] for k in keyed]
+            for (req_str, _, _), answer in zip(requests, res, strict=True):
+                if req_str is not None:
+                    self.cache_hook.add_partial("loglikelihood", req_str, answer)
+            return res
 
     layers = decoder_layers(model)
     trunk = SharedTrunk(adapter_floor(model) if layers is not None else 0, layers, store)
@@ -193,7 +236,7 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
 
 class SharedTrunk:
     """What `shared_trunk_lm` keeps of the base's pass for the candidate's: per batch (its token
-    ids), the hidden states entering layer `floor`."""
+    ids and positions), the hidden states entering layer `floor`."""
 
     MEMORY_BYTES = 4 * 2**30
     """Without a store: at most this much kept in memory, for this run's candidate."""
@@ -208,14 +251,14 @@ class SharedTrunk:
         self.shared = 0
         self.full = 0
 
-    def _key(self, inps: Any) -> str:
-        ids = [*inps.shape, *inps.flatten().tolist()]
+    def _key(self, batch: tuple[Any, ...]) -> str:
+        ids = [v for t in batch for v in (*t.shape, *t.flatten().tolist())]
         if self.store is not None:
             return self.store.key(ids, self.floor, parts="lm-eval-batch")
         return hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()
 
-    def save(self, inps: Any, hidden: Any) -> None:
-        key = self._key(inps)
+    def save(self, batch: tuple[Any, ...], hidden: Any) -> None:
+        key = self._key(batch)
         if self.store is not None:
             self.store.put(key, TrunkStates(hidden.detach().cpu().contiguous()))
             return
@@ -224,8 +267,8 @@ class SharedTrunk:
             self.memory[key] = hidden.detach()
             self.bytes += size
 
-    def load(self, inps: Any) -> Any:
-        key = self._key(inps)
+    def load(self, batch: tuple[Any, ...]) -> Any:
+        key = self._key(batch)
         if self.store is None:
             hidden = self.memory.pop(key, None)
             if hidden is not None:
@@ -234,7 +277,7 @@ class SharedTrunk:
         if not self.store.has(key):
             return None
         found = self.store.get(key)
-        if found is None or tuple(found.hidden.shape[:2]) != tuple(inps.shape):
+        if found is None or tuple(found.hidden.shape[:2]) != tuple(batch[0].shape):
             return None
         return found.hidden
 
