@@ -107,9 +107,8 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
       different kernel), and a question with a 100-token passage and four one-word answers costs
       about 100 tokens instead of 400.
     * Only the positions that predict a continuation's tokens go through the final norm and the
-      LM head (lm-eval projects every position onto the whole vocabulary), and their
-      log-softmax is taken in float32 (lm-eval's default is the logits' dtype, bfloat16 on most
-      CPUs here).
+      LM head (lm-eval projects every position onto the whole vocabulary), in float32, and so is
+      their log-softmax (lm-eval's default is the logits' dtype, bfloat16 on most CPUs here).
     * The candidate starts from the base: the base's hidden states entering the adapter's lowest
       layer are kept, batch by batch (in `store`, content-addressed, so a later run's candidate
       finds them too; in memory for this run without one), and the candidate's pass over the
@@ -127,9 +126,32 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
     from evalgate.trunk import adapter_floor, capture_input, decoder_layers, skip_lower_layers
     from evalgate.ui import progress
 
+    head = model.get_output_embeddings()
+    head_weight: dict[str, Any] = {}
+
+    @contextlib.contextmanager
+    def float32_head() -> Iterator[None]:
+        """The LM head in float32 on the few positions it projects: bf16 logits (8 bits of
+        mantissa, about 0.06 at a logit of 20) would put that rounding into every score."""
+        if head is None or not isinstance(head, torch.nn.Linear) or head.weight.dtype == torch.float32:
+            yield
+            return
+        if "w" not in head_weight:
+            head_weight["w"] = head.weight.detach().float()
+            head_weight["b"] = head.bias.detach().float() if head.bias is not None else None
+        head.forward = lambda x: F.linear(x.float(), head_weight["w"], head_weight["b"])  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del head.forward
+
     def forward(lm: Any, ids: Any, positions: Any, mask: Any, keep: Any) -> Any:
         """Logits at positions `keep` (of every row), with the trunk shared between the sides."""
-        call = lambda: lm.model(input_ids=ids, position_ids=positions, attention_mask=mask, logits_to_keep=keep, use_cache=False).logits  # noqa: E731
+
+        def call() -> Any:
+            with float32_head():
+                return lm.model(input_ids=ids, position_ids=positions, attention_mask=mask, logits_to_keep=keep, use_cache=False).logits
+
         if not trunk.floor or trunk.mode is None:
             return call()
         if trunk.mode == "base":
