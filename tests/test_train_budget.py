@@ -44,8 +44,8 @@ def test_guard_without_a_budget_never_fails():
     clock = FakeClock()
     guard = TimeGuard(None, total_tokens=1e9, clock=clock)
     clock.now = 1e6
-    guard.check(step=100, tokens_seen=1)
-    assert guard.projected_seconds is None
+    guard.check(step=100, tokens_seen=1)  # projected far past any budget: recorded, never raised
+    assert guard.first_projection is not None and guard.first_projection > 1e6
 
 
 class Throttle:
@@ -80,6 +80,7 @@ def test_a_throttled_run_trains_the_same_steps_and_the_same_adapter(trained_proj
     assert slow["wall_seconds"] > fast["wall_seconds"] + 1.5  # it really was slower
     assert slow["adapter_sha256"] == fast["adapter_sha256"]
     assert slow["early_stopped"] is False and "stopped_by_time_budget" not in slow
+    assert slow["time_guard"]["max_minutes"] == 30 and 0 < slow["time_guard"]["projected_minutes"] < 30
 
 
 def test_a_run_projected_past_max_minutes_fails_before_writing_any_adapter(trained_project, run_cli):

@@ -264,6 +264,11 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
         "peak_memory_mb": round(peak_memory_mb(placement), 1),
         "early_stopped": early_stopped,
         "epochs_planned": train.epochs if train.max_steps is None else None,
+        # The guard's first projection of the optimisation's minutes, against train.max_minutes.
+        "time_guard": {
+            "max_minutes": train.max_minutes,
+            "projected_minutes": round(guard.first_projection / 60, 2) if guard.first_projection is not None else None,
+        },
         "steps_planned": int(trainer.state.max_steps),
         # Which trainer path ran: the frozen lower layers computed once and cached, or the whole
         # model run at every step.

@@ -124,15 +124,19 @@ class TimeGuard:
         self.clock = clock or time.perf_counter
         self.start = self.clock()
         self.projected_seconds: float | None = None
+        self.first_projection: float | None = None
+        """The projection made at MIN_STEPS: what the guard first compared with the budget."""
 
     def check(self, step: int, tokens_seen: float) -> None:
-        if self.seconds is None or step < self.MIN_STEPS or tokens_seen <= 0:
+        if step < self.MIN_STEPS or tokens_seen <= 0:
             return
         elapsed = self.clock() - self.start
         rate = tokens_seen / elapsed if elapsed > 0 else float("inf")
         projected = elapsed + max(self.total_tokens - tokens_seen, 0.0) / rate
         self.projected_seconds = projected
-        if projected > self.seconds:
+        if self.first_projection is None:
+            self.first_projection = projected
+        if self.seconds is not None and projected > self.seconds:
             raise TimeBudgetExceeded(
                 f"train.max_minutes={self.seconds / 60:g}: training would take about {projected / 60:.0f} minutes on this "
                 f"machine ({rate:,.0f} tokens/s measured over {step} steps, {self.total_tokens:,.0f} tokens to train); "
