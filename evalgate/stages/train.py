@@ -94,6 +94,13 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     from evalgate.training.sft import EvalgateSFTTrainer
 
     train = params.train
+    # This run's outputs replace the last run's, or, when it fails, leave none: a stale adapter
+    # must never pass for this data's (as `dvc repro` removes a stage's outputs before running it).
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        for stale in (root / META_PATH, root / METRICS_PATH):
+            stale.unlink(missing_ok=True)
+        for name in ADAPTER_FILES:
+            (root / train.output_dir / name).unlink(missing_ok=True)
     data = load_prepared(root / params.prepare.output_dir, train)
     ref = resolve_base(params.model.base, params.model.revision)
     placement = resolve_placement(train.device, train.compute_dtype)
@@ -177,13 +184,6 @@ def run_train(params: Params, root: Path = Path("."), callbacks: list[Any] | Non
     if has_eval and train.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
     out_dir = root / train.output_dir
-    # This run's outputs replace the last run's, or, when it fails, leave none: a stale adapter
-    # must never pass for this data's (as `dvc repro` removes a stage's outputs before running it).
-    if os.environ.get("LOCAL_RANK", "0") == "0":
-        for stale in (root / META_PATH, root / METRICS_PATH):
-            stale.unlink(missing_ok=True)
-        for name in ADAPTER_FILES:
-            (out_dir / name).unlink(missing_ok=True)
     # Checkpoints for early stopping; one directory shared by all ranks under DDP.
     work_dir = out_dir.parent / ".train-work"
     if os.environ.get("LOCAL_RANK", "0") == "0":
