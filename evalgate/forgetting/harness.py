@@ -124,7 +124,7 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
     from lm_eval.models.huggingface import HFLM
 
     from evalgate.trunk import adapter_floor, capture_input, decoder_layers, skip_lower_layers
-    from evalgate.ui import progress
+    from evalgate.ui import progress, show_bars
 
     head = model.get_output_embeddings()
     head_weight: dict[str, Any] = {}
@@ -202,6 +202,16 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
         return ids.to(lm.device), pos.to(lm.device), mask[:, None].to(lm.device), reads
 
     class SharedTrunkLM(HFLM):  # type: ignore[misc]
+        # lm-eval's own bars (tokenising, generating) follow evalgate's: off in logs.
+        def loglikelihood(self, requests: Any, disable_tqdm: bool = False) -> Any:
+            return super().loglikelihood(requests, disable_tqdm=disable_tqdm or not show_bars())
+
+        def loglikelihood_rolling(self, requests: Any, disable_tqdm: bool = False) -> Any:
+            return super().loglikelihood_rolling(requests, disable_tqdm=disable_tqdm or not show_bars())
+
+        def generate_until(self, requests: Any, disable_tqdm: bool = False) -> Any:
+            return super().generate_until(requests, disable_tqdm=disable_tqdm or not show_bars())
+
         def _loglikelihood_tokens(self, requests: Any, disable_tqdm: bool = False, override_bs: int | None = None) -> Any:
             if self.backend != "causal" or self.batch_size == "auto":
                 return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
