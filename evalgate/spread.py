@@ -96,9 +96,10 @@ def stages_for(params: Params) -> list[str]:
 
 
 def run_stage(root: Path, stage: str, env: dict[str, str], log: Path) -> None:
-    args = [sys.executable, "-m", "evalgate", stage] + (["--no-fail"] if stage == "gate" else [])
+    # -P: the installed evalgate runs, never a package of that name inside the copied project.
+    args = [sys.executable, "-P", "-m", "evalgate", stage] + (["--no-fail"] if stage == "gate" else [])
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"$ evalgate {' '.join(args[3:])}\n")
+        fh.write(f"$ evalgate {' '.join(args[4:])}\n")
         fh.flush()
         proc = subprocess.run(args, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
     if proc.returncode not in (0, 1):
