@@ -193,7 +193,16 @@ def _provenance(inputs: Inputs, root_commit: str | None) -> dict[str, Any]:
         "train_packages": (inputs.train_meta or {}).get("packages") or {},
         "train_commit": (inputs.train_meta or {}).get("git_commit"),
         "engines": [(stage, engine_text(e)) for stage, e in stage_engines(inputs).items()],
+        "engine_groups": _grouped(stage_engines(inputs)),
     }
+
+
+def _grouped(engines: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Stages that ran on the same engine, together: [(engine text, [stages])]."""
+    out: dict[str, list[str]] = {}
+    for stage, e in engines.items():
+        out.setdefault(engine_text(e), []).append(stage)
+    return list(out.items())
 
 
 def stage_engines(inputs: Inputs) -> dict[str, dict[str, Any]]:
