@@ -224,10 +224,11 @@ def fail_probability(values: list[float], threshold: float) -> float | None:
     return float(stats.t.cdf((threshold - mean) / (sd * math.sqrt(1 + 1 / n)), n - 1))
 
 
-def supported(kind: str, oriented_threshold: float) -> float:
-    """The policy value (floor, ceiling or margin) for an oriented threshold."""
+def supported(kind: str, oriented_threshold: float, higher: bool) -> float:
+    """The policy value (a floor, a ceiling for lower-is-better metrics, or a margin) for an
+    oriented threshold."""
     if kind == "min":
-        return oriented_threshold
+        return oriented_threshold if higher else -oriented_threshold
     if kind == "min_gain_vs_base":
         return oriented_threshold
     return max(0.0, -oriented_threshold)  # max_drop_*: the oriented threshold is -margin
@@ -284,7 +285,7 @@ def analyse(retrains: list[Retrain], pairs: dict[tuple[int, int], dict[str, Any]
         p = fail_probability(b, e["oriented_threshold"])
         e["false_block_probability"] = None if p is None else round(p, 4)
         low = prediction_low(b, per_check)
-        e["supported"] = None if low is None else round(supported(e["kind"], low), 4)
+        e["supported"] = None if low is None else round(supported(e["kind"], low, e["higher_is_better"]), 4)
         e["supported_at_rate"] = per_check
     whole: dict[str, str] = {}
     for r in retrains:

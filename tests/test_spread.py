@@ -115,3 +115,21 @@ def test_spread_command_trains_each_seed_and_gates_every_pair(spread_project, ru
 def test_spread_needs_three_seeds(spread_project, run_cli):
     result = run_cli("spread", "--seeds", "2")
     assert result.exit_code == 2 and "at least 3 seeds" in result.output
+
+
+def test_lower_is_better_checks_are_oriented_by_their_upper_bound():
+    """bits per byte (lower is better): a drop check passes while the CI's upper bound stays
+    under +margin, a ceiling while it stays under the ceiling; the supported margin and ceiling
+    come out in the policy's own terms."""
+    retrains = []
+    for seed, hi in enumerate([0.020, 0.022, 0.018, 0.021, 0.019], start=1):
+        checks = [
+            {"name": "bpb drop", "target": "forgetting:t/bpb", "kind": "max_drop_vs_base", "verdict": "pass", "estimate": hi - 0.004, "ci": [hi - 0.008, hi], "threshold": 0.10},
+            {"name": "bpb ceiling", "target": "forgetting:t/bpb", "kind": "min", "verdict": "pass", "estimate": 1.40 + hi, "ci": [1.38 + hi, 1.42 + hi], "threshold": 1.50},
+        ]  # fmt: skip
+        retrains.append(Retrain(seed, None, {"verdict": "pass", "checks": checks}, {"forgetting:t/bpb": False}))  # type: ignore[arg-type]
+    by = {c["name"]: c for c in analyse(retrains, {}, rate=0.05)["checks"]}
+    # Upper bounds near 0.02: the margin needed is a little above that, the ceiling a little above 1.44.
+    assert 0.02 < by["bpb drop"]["supported"] < 0.05
+    assert 1.44 < by["bpb ceiling"]["supported"] < 1.48
+    assert by["bpb drop"]["false_block_probability"] < 1e-6 and by["bpb ceiling"]["false_block_probability"] < 0.01
