@@ -9,7 +9,8 @@ model (SmolLM2-135M) and prints seconds, tokens/s and the float32/bfloat16 ratio
 * training step: LoRA on layers 26-29 over cached states, forward + backward + AdamW, batch 2 x 200;
 * prompt pass: a batch of 8 prompts of 160 tokens through all 30 layers (evaluate's prefill);
 * decoding step: one greedy token for 8 rows over a 160-token cache;
-* forgetting scoring: a loglikelihood batch (8 x 120 tokens, full logits, log-softmax).
+* forgetting scoring: a loglikelihood batch (8 x 120 tokens through the model, the LM head and
+  log-softmax in float32 on the 24 continuation positions, as the forgetting stage scores).
 
 (Sizes are small so that the emulated classes, where a bf16 matmul runs at a few GFLOP/s, finish
 in minutes; each figure is the best of `--repeats` after a warm-up.)
@@ -109,10 +110,13 @@ def measure(dtype_name: str, repeats: int) -> dict[str, dict[str, float]]:
     out["decoding step"] = {"seconds": s, "tokens_per_s": 8 / s}
 
     scoring = torch.randint(0, vocab, (8, 120))
+    read = torch.arange(96, 120)  # the continuation's positions: the only ones the head projects
+    head32 = base.get_output_embeddings().weight.detach().float()
 
     def score() -> None:
         with torch.no_grad():
-            torch.nn.functional.log_softmax(base(scoring).logits, dim=-1, dtype=torch.float32)
+            hidden = base.model(input_ids=scoring).last_hidden_state[:, read]
+            torch.nn.functional.log_softmax(torch.nn.functional.linear(hidden.float(), head32), dim=-1)
 
     s = timed(score, repeats)
     out["forgetting scoring"] = {"seconds": s, "tokens_per_s": scoring.numel() / s}

@@ -197,31 +197,44 @@ def oriented(check: dict[str, Any], higher: bool) -> tuple[float, float] | None:
     return (float(ci[0]), float(thr)) if higher else (-float(ci[1]), -float(thr))
 
 
-def prediction_low(values: list[float], rate: float) -> float | None:
-    """The value a new draw stays above with probability 1 - rate: a one-sided Student-t
-    prediction bound from `values` (None with fewer than 3)."""
-    from scipy import stats
+def _moments(values: list[float], independent: int | None) -> tuple[float, float, int] | None:
+    """Mean, sample sd and the number of independent draws behind `values` (None below 3).
 
+    The values of a vs-promoted check come from every ordered pair of N retrains: N (N - 1)
+    numbers, but only N independent retrains behind them, so the t distribution's degrees of
+    freedom and the prediction's 1/n term count retrains, not pairs."""
     n = len(values)
-    if n < 3:
+    k = min(independent or n, n)
+    if k < 3:
         return None
     mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean - float(stats.t.ppf(1 - rate, n - 1)) * sd * math.sqrt(1 + 1 / n)
+    return mean, sd, k
 
 
-def fail_probability(values: list[float], threshold: float) -> float | None:
+def prediction_low(values: list[float], rate: float, independent: int | None = None) -> float | None:
+    """The value a new draw stays above with probability 1 - rate: a one-sided Student-t
+    prediction bound from `values` (None with fewer than 3 independent draws)."""
+    from scipy import stats
+
+    m = _moments(values, independent)
+    if m is None:
+        return None
+    mean, sd, k = m
+    return mean - float(stats.t.ppf(1 - rate, k - 1)) * sd * math.sqrt(1 + 1 / k)
+
+
+def fail_probability(values: list[float], threshold: float, independent: int | None = None) -> float | None:
     """The predictive probability that a new draw falls below `threshold` (Student t, as above)."""
     from scipy import stats
 
-    n = len(values)
-    if n < 3:
+    m = _moments(values, independent)
+    if m is None:
         return None
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    mean, sd, k = m
     if sd == 0:
         return 0.0 if mean >= threshold else 1.0
-    return float(stats.t.cdf((threshold - mean) / (sd * math.sqrt(1 + 1 / n)), n - 1))
+    return float(stats.t.cdf((threshold - mean) / (sd * math.sqrt(1 + 1 / k)), k - 1))
 
 
 def supported(kind: str, oriented_threshold: float, higher: bool) -> float:
@@ -282,9 +295,10 @@ def analyse(retrains: list[Retrain], pairs: dict[tuple[int, int], dict[str, Any]
             m = sum(est) / len(est)
             e["estimate_sd"] = round(math.sqrt(sum((v - m) ** 2 for v in est) / (len(est) - 1)), 4)
             e["estimate_range"] = [round(min(est), 4), round(max(est), 4)]
-        p = fail_probability(b, e["oriented_threshold"])
+        independent = len(retrains) if e["kind"] == "max_drop_vs_promoted" else None
+        p = fail_probability(b, e["oriented_threshold"], independent)
         e["false_block_probability"] = None if p is None else round(p, 4)
-        low = prediction_low(b, per_check)
+        low = prediction_low(b, per_check, independent)
         e["supported"] = None if low is None else round(supported(e["kind"], low, e["higher_is_better"]), 4)
         e["supported_at_rate"] = per_check
     whole: dict[str, str] = {}

@@ -35,6 +35,18 @@ def test_prediction_bound_and_fail_probability_are_student_t():
     assert prediction_low(values[:2], 0.01) is None
 
 
+def test_pairs_of_few_retrains_predict_with_the_retrains_degrees_of_freedom():
+    # 12 ordered pairs of 4 retrains are 4 independent draws, not 12: the bound is wider.
+    values = [-0.03, -0.02, -0.04, -0.01, -0.03, -0.02, -0.05, -0.03, -0.02, -0.04, -0.03, -0.01]
+    n, mean = len(values), sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    low = prediction_low(values, 0.01, independent=4)
+    assert low == pytest.approx(mean - stats.t.ppf(0.99, 3) * sd * math.sqrt(1 + 1 / 4))
+    assert low < prediction_low(values, 0.01)
+    assert fail_probability(values, low, independent=4) == pytest.approx(0.01)
+    assert prediction_low(values, 0.01, independent=2) is None
+
+
 def test_analysis_counts_blocks_and_says_which_thresholds_the_spread_supports():
     rng = random.Random(0)
     kinds = {"floor": "min", "drop": "max_drop_vs_promoted"}
