@@ -12,7 +12,9 @@ On the bundled default (params.yaml, tasks/, golden_sets/, data/raw/):
    records (`labels`), and 80% of the triage answers rewritten from JSON to "Key: value" lines
    (`format`), both from benchmarks/data_commits.py. Every one of these gates must fail.
 
-    python benchmarks/retrain_spread.py [--seeds 8] [--bad-seeds 1 2] [--work DIR] [--reuse]
+    python benchmarks/retrain_spread.py [--seeds 8] [--also-seeds 42] [--bad-seeds 1 2] [--work DIR] [--reuse]
+
+`--also-seeds` adds retrains beyond 1..N (42 is the shipped seed), so a study can grow.
 
 Exits 1 when the observed benign false-block rate is above 5% or a harmful commit passed. Every
 run shares one evalgate cache (WORK/cache unless EVALGATE_CACHE_DIR is set), so the base's
@@ -54,6 +56,7 @@ def harmful_project(work: Path, name: str, seed: int) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--also-seeds", type=int, nargs="*", default=[], help="more benign seeds beyond 1..N")
     ap.add_argument("--bad-seeds", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--work", type=Path, default=REPO / ".evalgate" / "retrain-spread")
     ap.add_argument("--reuse", action="store_true", help="keep runs in --work that already reached a verdict")
@@ -64,7 +67,8 @@ def main() -> int:
     env = {"EVALGATE_CACHE_DIR": os.environ.get("EVALGATE_CACHE_DIR") or str(work / "cache")}
     os.environ.update(env)
 
-    result = measure(REPO, list(range(1, args.seeds + 1)), work / "benign", rate=args.rate, reuse=args.reuse, env=env)
+    seeds = list(dict.fromkeys([*range(1, args.seeds + 1), *args.also_seeds]))
+    result = measure(REPO, seeds, work / "benign", rate=args.rate, reuse=args.reuse, env=env)
     for line in table(result):
         print(line)
     benign = [load_retrain(s, work / "benign" / f"seed-{s}") for s in result["seeds"]]
