@@ -34,7 +34,7 @@ RUBRIC = {
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "omicron", "sigma"]
 
 
-def calibration_rows(n: int = 10) -> list[dict]:
+def calibration_rows(n: int = 30) -> list[dict]:
     """Answers graded by people: quality i % 5 + 1 on both criteria, spread over the scale."""
     rows = []
     for i in range(n):
@@ -71,6 +71,21 @@ def contrary_grader(answers: dict[str, dict[str, int]]) -> callable:
             return json.dumps({"winner": "A", "reason": "first"})
         scores = answers.get(answer_of(user), {})
         return json.dumps({c: {"score": 6 - scores.get(c, 3), "reason": "contrary"} for c in crits})
+
+    return grade
+
+
+def off_scale_grader(people: dict[str, dict[str, int]], scored: set[str]) -> callable:
+    """Grades the calibration answers in `scored` as people did and the other calibration
+    answers off the 1-5 scale (7), their repair requests too; every other answer 3."""
+    oracle = oracle_grader(people, default=3)
+
+    def grade(system: str, user: str, api: str) -> str:
+        answer = answer_of(user)
+        crits = criteria_of(system)
+        if not crits or answer in scored or (answer and answer not in people):
+            return oracle(system, user, api)
+        return json.dumps({c: {"score": 7, "reason": "off the scale"} for c in crits})
 
     return grade
 
@@ -170,7 +185,7 @@ def one_answer(jp: JudgeProject) -> str:
         if out not in base:
             return f"<answer>\n{out}\n</answer>"
     raise AssertionError("the adapter changed no answer")
-CALIB = 10
+CALIB = 30  # gate.judge_min_calibration_answers' default: the well-calibrated judges below count
 POINTWISE_REQUESTS = ITEMS * 2 + CALIB  # base and candidate answers, and the calibration answers
 
 
@@ -216,6 +231,20 @@ def test_quadratic_kappa_matches_sklearn_definition():
     assert quadratic_kappa(h, j) == pytest.approx(0.9411764, abs=1e-6)
     a = agreement(h * 4, j * 4, [str(i) for i in range(20)], resamples=200)
     assert a["exact"] == 0.8 and a["within_one"] == 1.0 and a["qwk_ci"][0] <= a["qwk"] <= a["qwk_ci"][1]
+
+
+def test_an_unscored_grade_counts_as_the_farthest_score_and_the_ci_exists_at_small_n():
+    from evalgate.judging.agreement import agreement, farthest
+
+    assert [farthest(g) for g in (1, 2, 3, 4, 5)] == [5, 5, 1, 1, 1]
+    h, groups = [1, 2, 3, 4, 5], ["a", "b", "c", "d", "e"]
+    unscored = agreement(h, [1, 2, 3, 4, None], groups, resamples=200)
+    assert unscored["n"] == 5 and unscored["scored"] == 4 and unscored["coverage"] == 0.8
+    assert unscored["qwk"] == agreement(h, [1, 2, 3, 4, 1], groups, resamples=200)["qwk"] < 0.5
+    assert unscored["exact"] == 0.8 and unscored["within_one"] == 0.8  # a miss, never a near one
+    # Two answers: a CI all the same (the gate asks for enough answers, not this function).
+    two = agreement([2, 4], [2, 4], ["x", "y"], resamples=200)
+    assert two["qwk_ci"] == [1.0, 1.0]
 
 
 def test_answers_are_quoted_and_cannot_close_their_quotation():
@@ -452,17 +481,82 @@ def run_gate(jp):
 
 
 def test_an_agreeing_judge_counts_and_min_on_its_average_blocks(jp):
+    """A judge that grades all 30 calibration answers as people did decides its checks."""
     jp.server.grader = oracle_grader(CALIBRATION, default=3)
     metrics = jp.judge()
     agreement = metrics["agreement"]["qa"]
     assert agreement["qwk"] == pytest.approx(1.0) and agreement["n"] == CALIB * 2
-    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 4.0, "decide_on": "point"}])
+    assert agreement["coverage"] == 1.0 and agreement["answers"] == CALIB and agreement["qwk_ci"] == [1.0, 1.0]
+    policy = {"judge_min_calibration_coverage": 0.9, "judge_min_calibration_answers": 30}
+    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 4.0, "decide_on": "point"}], **policy)
     report = run_gate(jp)
     check = report["checks"][0]
     assert check["verdict"] == "fail" and report["verdict"] == "fail"  # every answer graded 3 < 4.0
-    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 2.5, "decide_on": "point"}])
+    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 2.5, "decide_on": "point"}], **policy)
     assert run_gate(jp)["verdict"] == "pass"
     assert report["provenance"]["judge"]["rubrics"]["qa_quality"]
+
+
+def test_an_unscored_calibration_answer_counts_against_the_judge_but_enough_coverage_decides(jp):
+    """One of 30 answers unscored (and its repair): all 60 grades count, the unscored 2 as the
+    farthest score, so the kappa drops below 1; coverage 58/60 meets 0.9 and the check decides."""
+    jp.server.grader = off_scale_grader(CALIBRATION, set(CALIBRATION) - {"calibration answer 3 grade 4"})
+    a = jp.judge()["agreement"]["qa"]
+    assert a["n"] == CALIB * 2 and a["scored"] == CALIB * 2 - 2 and a["unscored"] == 2 and a["coverage"] == pytest.approx(58 / 60, abs=1e-4)
+    assert 0.6 <= a["qwk_ci"][0] <= a["qwk"] < 1.0
+    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 2.5, "decide_on": "point"}])
+    assert run_gate(jp)["checks"][0]["verdict"] == "pass"
+
+
+def test_a_judge_that_scores_2_of_10_calibration_answers_is_advisory_for_its_coverage(jp):
+    """The reported defect: a judge that returned off-scale scores for 8 of 10 calibration
+    answers (and their repairs) and graded 2 as people did had kappa 1.0 over those 2 (4 grades,
+    no CI) and decided the gate. Every grade now counts and the check is advisory, saying why."""
+    rows = calibration_rows(10)
+    write_jsonl(jp.root / "golden_sets" / "judge_calibration.jsonl", rows)
+    people = {r["answer"]: r["scores"] for r in rows}
+    jp.server.grader = off_scale_grader(people, {rows[0]["answer"], rows[1]["answer"]})
+    a = jp.judge()["agreement"]["qa"]
+    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 1.0, "decide_on": "point"}])
+    check = run_gate(jp)["checks"][0]
+    assert check["verdict"] == "advisory" and "would pass" in check["reason"]
+    assert a["n"] == 20 and a["scored"] == 4 and a["unscored"] == 16 and a["coverage"] == 0.2 and a["answers"] == 10
+    assert a["qwk_ci"][0] is not None and a["qwk"] < 0.6
+    assert "calibration coverage 0.20 < gate.judge_min_calibration_coverage 0.9 (4 of 20 grades scored by the judge)" in check["reason"]
+    assert "10 graded calibration answers < gate.judge_min_calibration_answers 30" in check["reason"]
+    # With the answers' minimum lowered to 10, coverage alone still holds it advisory.
+    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 1.0, "decide_on": "point"}], judge_min_calibration_answers=10)
+    check = run_gate(jp)["checks"][0]
+    assert check["verdict"] == "advisory" and "calibration coverage 0.20" in check["reason"]
+    assert "judge_min_calibration_answers" not in check["reason"]
+
+
+def test_a_judge_graded_on_fewer_than_30_answers_is_advisory(jp):
+    rows = calibration_rows(29)
+    write_jsonl(jp.root / "golden_sets" / "judge_calibration.jsonl", rows)
+    jp.server.grader = oracle_grader({r["answer"]: r["scores"] for r in rows})
+    a = jp.judge()["agreement"]["qa"]
+    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 1.0, "decide_on": "point"}])
+    check = run_gate(jp)["checks"][0]
+    assert check["verdict"] == "advisory"  # kappa 1.0, CI 1.0 to 1.0, every grade scored: too few answers
+    assert a["qwk"] == 1.0 and a["qwk_ci"] == [1.0, 1.0] and a["coverage"] == 1.0
+    assert "29 graded calibration answers < gate.judge_min_calibration_answers 30" in check["reason"]
+    assert "coverage" not in check["reason"] and "kappa" not in check["reason"]
+
+
+def test_a_judge_whose_kappa_meets_the_minimum_but_not_its_ci_lower_bound_is_advisory(jp):
+    """Every sixth calibration answer graded the opposite way from people: kappa 0.67 over 30
+    answers, but its 95% CI reaches well below 0.6, so the judge has not shown it agrees."""
+    noisy = {answer: ({c: 6 - v for c, v in scores.items()} if int(answer.split()[2]) % 6 == 0 else scores) for answer, scores in CALIBRATION.items()}
+    jp.server.grader = oracle_grader(noisy)
+    a = jp.judge()["agreement"]["qa"]
+    assert a["qwk_ci"][0] < 0.6 <= a["qwk"]
+    jp.gate([{"target": "judge:qa/accuracy", "kind": "min", "threshold": 1.0, "decide_on": "point"}])
+    check = run_gate(jp)["checks"][0]
+    assert check["verdict"] == "advisory"
+    assert a["coverage"] == 1.0 and a["answers"] == CALIB
+    assert f"kappa CI lower bound {a['qwk_ci'][0]:.2f} < gate.judge_min_agreement 0.6 (quadratic-weighted kappa {a['qwk']:.2f}" in check["reason"]
+    assert "coverage" not in check["reason"] and "judge_min_calibration_answers" not in check["reason"]
 
 
 def test_a_judge_that_disagrees_with_people_is_advisory_and_cannot_pass_or_fail(jp):
@@ -475,7 +569,7 @@ def test_a_judge_that_disagrees_with_people_is_advisory_and_cannot_pass_or_fail(
     ])  # fmt: skip
     report = run_gate(jp)
     judge_check = report["checks"][0]
-    assert judge_check["verdict"] == "advisory" and "judge_min_agreement" in judge_check["reason"]
+    assert judge_check["verdict"] == "advisory" and "kappa CI lower bound" in judge_check["reason"] and "judge_min_agreement" in judge_check["reason"]
     assert "would fail" in judge_check["reason"]
     assert report["verdict"] == "pass" and report["counts"]["advisory"] == 1  # it could not fail the gate
     assert "1 advisory" in report["summary"]
@@ -700,8 +794,9 @@ def test_the_report_and_summary_show_advisory_judge_checks(jp, run_cli):
     assert result.exit_code == 0, result.output
     summary = (jp.root / "reports" / "summary.md").read_text()
     assert "Advisory checks" in summary and "1 advisory (not counted)" in summary
+    assert "kappa CI lower bound" in summary and "gate.judge_min_agreement 0.6" in summary  # why it does not count
     html = (jp.root / "reports" / "report.html").read_text()
-    assert "Does this judge agree with people?" in html and "<strong>advisory</strong>" in html
+    assert "Does this judge agree with people?" in html and "<strong>advisory</strong>: kappa CI lower bound" in html
     assert "judge:qa/accuracy" in html and "judge-20260101" in html
 
 

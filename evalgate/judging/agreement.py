@@ -1,5 +1,9 @@
 """How well a judge agrees with people: Spearman's rho, quadratic-weighted Cohen's kappa (with a
-bootstrap CI over items), exact and within-one agreement, on the calibration set."""
+bootstrap CI over answers), exact and within-one agreement, on the calibration set.
+
+Every grade people gave counts. A grade the judge left unscored (an unreadable reply, a score
+off the scale) is not dropped: it stands in as the score farthest from the person's grade, so a
+judge that grades 2 answers of 10 well cannot show the agreement of those 2."""
 
 from __future__ import annotations
 
@@ -31,18 +35,34 @@ def quadratic_kappa(human: Sequence[int], judge: Sequence[int]) -> float | None:
     return 1.0 - float((weights * observed).sum()) / denom
 
 
+def farthest(grade: int) -> int:
+    """The score on the 1..5 scale farthest from a person's `grade` (1 on a tie, at 3): what an
+    unscored grade is counted as. It carries the largest quadratic weight that grade can have, so
+    the unscored grade adds the most observed disagreement it could; it is a miss for the exact
+    and within-one shares too (it is always 2 or more levels away)."""
+    return LEVELS if grade - 1 < LEVELS - grade else 1
+
+
 def agreement(
-    human: Sequence[int], judge: Sequence[float], groups: Sequence[str] | None = None, *, resamples: int = 2000, seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+    human: Sequence[int], judge: Sequence[float | None], groups: Sequence[str] | None = None, *, resamples: int = 2000, seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
     """Agreement of the judge's scores (continuous ones are rounded for kappa and the shares)
-    with people's 1-5 grades, over the pairs where the judge gave a score. The CI resamples
-    whole answers (`groups`: one answer's criteria move together), not single grades."""
+    with people's 1-5 grades, over every grade people gave: a judge score of None (unscored)
+    counts as the farthest score from the person's grade (`farthest`). `n` is every grade,
+    `scored` those the judge scored, `coverage` their share. The CI resamples whole answers
+    (`groups`: one answer's criteria move together), not single grades, and exists whenever
+    there is a grade and the kappa is defined in the resamples; nothing is held back at small n
+    (the gate asks for enough answers itself)."""
     from scipy.stats import spearmanr
 
     h = np.asarray(human, dtype=int)
-    j_cont = np.asarray(judge, dtype=float)
-    j = np.clip(np.rint(j_cont), 1, LEVELS).astype(int)
     n = len(h)
-    out: dict[str, Any] = {"n": n, "qwk": None, "qwk_ci": [None, None], "spearman": None, "exact": None, "within_one": None}
+    scored = sum(v is not None for v in judge)
+    j_cont = np.asarray([float(farthest(int(g))) if v is None else float(v) for g, v in zip(h, judge, strict=True)], dtype=float)
+    j = np.clip(np.rint(j_cont), 1, LEVELS).astype(int)
+    out: dict[str, Any] = {
+        "n": n, "scored": scored, "coverage": round(scored / n, 4) if n else None,
+        "qwk": None, "qwk_ci": [None, None], "spearman": None, "exact": None, "within_one": None,
+    }  # fmt: skip
     if n == 0:
         return out
     out["qwk"] = _round(quadratic_kappa(h, j))
@@ -50,7 +70,7 @@ def agreement(
     out["spearman"] = _round(float(rho)) if rho is not None and math.isfinite(rho) else None
     out["exact"] = round(float(np.mean(h == j)), 4)
     out["within_one"] = round(float(np.mean(np.abs(h - j) <= 1)), 4)
-    if n >= 5:
+    if resamples > 0:
         rng = np.random.default_rng(seed)
         keys = list(groups) if groups is not None else list(range(n))
         members: dict[Any, list[int]] = {}

@@ -17,7 +17,11 @@ def _compact(row: dict[str, Any], max_chars: int) -> dict[str, Any]:
     return {"which": which, "scores": scores, "reasons": reasons[:max_chars], "problem": row.get("problem")}
 
 
-def judge_view(data: dict[str, Any] | None, rows: dict[tuple[str, str], list[dict[str, Any]]], gate: dict[str, Any] | None, min_agreement: float, movers: int, max_chars: int) -> dict[str, Any] | None:
+def judge_view(data: dict[str, Any] | None, rows: dict[tuple[str, str], list[dict[str, Any]]], gate: dict[str, Any] | None, policy: Any, movers: int, max_chars: int) -> dict[str, Any] | None:
+    """`gate`: the recorded gate report; `policy`: the gate params (None: their defaults), which
+    decide whether the judge's checks count on each task (judging.trust)."""
+    from evalgate.judging.trust import policy_setting, trust_failures
+
     if data is None:
         return None
     prov = data.get("provenance") or {}
@@ -33,11 +37,11 @@ def judge_view(data: dict[str, Any] | None, rows: dict[tuple[str, str], list[dic
             })  # fmt: skip
     trust = []
     for task, a in agreement.items():
-        qwk = a.get("qwk")
+        failed = trust_failures(a, policy)
         trust.append({
-            "task": task, "qwk": qwk, "ci": a.get("qwk_ci") or [None, None], "n": a.get("n"), "answers": a.get("answers"),
-            "spearman": a.get("spearman"), "exact": a.get("exact"), "within_one": a.get("within_one"),
-            "counts": qwk is not None and qwk >= min_agreement, "order": (data.get("order") or {}).get(task),
+            "task": task, "qwk": a.get("qwk"), "ci": a.get("qwk_ci") or [None, None], "n": a.get("n"), "answers": a.get("answers"),
+            "coverage": a.get("coverage"), "spearman": a.get("spearman"), "exact": a.get("exact"), "within_one": a.get("within_one"),
+            "counts": not failed, "why": "; ".join(f.text for f in failed), "order": (data.get("order") or {}).get(task),
         })  # fmt: skip
     checks = [c for c in (gate or {}).get("checks", []) if str(c.get("target", "")).startswith("judge:")]
     # The biggest movers: items whose mean judge score (over criteria) moved most, each way.
@@ -70,7 +74,9 @@ def judge_view(data: dict[str, Any] | None, rows: dict[tuple[str, str], list[dic
     return {
         "provider": judge.get("provider"), "model": judge.get("model"), "configured_model": judge.get("configured_model"),
         "modes": judge.get("modes") or [], "self_preference": judge.get("self_preference"),
-        "rubrics": judge.get("rubrics") or {}, "targets": targets, "trust": trust, "min_agreement": min_agreement,
+        "rubrics": judge.get("rubrics") or {}, "targets": targets, "trust": trust,
+        "min_agreement": policy_setting(policy, "judge_min_agreement"), "min_coverage": policy_setting(policy, "judge_min_calibration_coverage"),
+        "min_answers": policy_setting(policy, "judge_min_calibration_answers"),
         "checks": checks, "movers": moved, "requests": requests, "ledger": cost.get("ledger") or [],
         "spent_usd": cost.get("spent_usd"), "cached_usd": cost.get("cached_usd"),
     }  # fmt: skip

@@ -478,14 +478,19 @@ def _winner_side(o: Outcome, order: str | None) -> str | None:
 
 
 def calibration_agreement(plan: Plan, calibration: list[CalibrationRow], rubrics_of: dict[str, list[Rubric]]) -> dict[str, Any]:
+    """Per task, the judge's agreement with people over every (answer, criterion) they graded:
+    a grade the judge left unscored counts as the most it could disagree (judging.agreement),
+    and is counted in `unscored` against the coverage. `answers`: the answers people graded."""
     from evalgate.judging.agreement import agreement
 
     graded = {(p.task, p.id, p.rubric): p.outcome for p in plan.requests if p.calibration}
     out: dict[str, Any] = {}
     for task, rubrics in rubrics_of.items():
         rows = [r for r in calibration if r.task == task]
-        human, judged, groups, per_crit = [], [], [], {}
-        unscored = 0
+        human: list[int] = []
+        judged: list[float | None] = []
+        groups: list[str] = []
+        per_crit: dict[str, tuple[list[int], list[float | None]]] = {}
         for r in rows:
             for rubric in rubrics:
                 o = graded.get((task, r.id, rubric.name))
@@ -493,9 +498,6 @@ def calibration_agreement(plan: Plan, calibration: list[CalibrationRow], rubrics
                     if c not in rubric.criteria:
                         continue
                     v = o.parsed.scores.get(c) if o is not None else None
-                    if v is None:
-                        unscored += 1
-                        continue
                     human.append(h)
                     judged.append(v)
                     groups.append(r.id)
@@ -503,8 +505,8 @@ def calibration_agreement(plan: Plan, calibration: list[CalibrationRow], rubrics
                     per_crit[c][0].append(h)
                     per_crit[c][1].append(v)
         res = agreement(human, judged, groups)
-        res["answers"] = len(rows)
-        res["unscored"] = unscored
+        res["answers"] = len(set(groups))
+        res["unscored"] = res["n"] - res["scored"]
         res["criteria"] = {c: {k: v for k, v in agreement(h, jv, resamples=0).items() if k != "qwk_ci"} for c, (h, jv) in per_crit.items()}
         out[task] = res
     return out
@@ -653,7 +655,10 @@ def run_judge(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     for task, a in agreement.items():
         lo, hi = a["qwk_ci"]
         qwk = "n/a" if a["qwk"] is None else f"{a['qwk']:.2f}" + ("" if lo is None else f" (95% CI {lo:.2f} to {hi:.2f})")
-        info(f"judge agreement with people on {task}: quadratic-weighted kappa {qwk} over {a['n']} grades of {a['answers']} answers")
+        info(
+            f"judge agreement with people on {task}: quadratic-weighted kappa {qwk} over {a['n']} grades of {a['answers']} answers, "
+            f"{a['scored']} scored by the judge (the {a['unscored']} unscored count as the farthest score)"
+        )
     return metrics
 
 
