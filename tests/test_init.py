@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from evalgate.scaffold import run_init
+
 BIN = Path(sys.executable).parent
 
 
@@ -157,3 +159,44 @@ def test_a_commit_that_only_reorders_and_repeats_records_retrains_nothing(scaffo
     assert repeated > 0 and sum("(same id)" in r["detail"] for r in report["removals"]) == repeated
     sh(scaffolded, "git", "checkout", "--", "data/raw")
     dvc(scaffolded, "repro")
+
+
+# ----------------------------------------------------------------- fast: the files only
+
+
+def _bare(root: Path) -> Path:
+    """A directory `run_init` treats as a git and DVC repository already, so it runs neither."""
+    (root / ".git").mkdir(parents=True)
+    (root / ".dvc").mkdir()
+    return root
+
+
+def _owners(text: str) -> dict[str, list[str]]:
+    return {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+def test_init_writes_a_codeowners_for_the_policy_pipeline_workflows_and_requirements(tmp_path):
+    result = run_init(_bare(tmp_path))
+    assert ".github/CODEOWNERS" in result.written
+    text = (tmp_path / ".github" / "CODEOWNERS").read_text()
+    rules = _owners(text)
+    for pattern in ("/params.yaml", "/dvc.yaml", "/dvc.lock", "/.dvc/", "/registry/", "/.github/", "/requirements/", "/pyproject.toml", "/Makefile", "/tasks/", "/golden_sets/"):
+        assert rules.get(pattern) == ["@your-org/evalgate-owners"], pattern
+    assert "Replace @your-org/evalgate-owners" in text and '"Require review from Code Owners"' in text
+    # Every file init writes that decides the gate is covered; the training data (what the gate
+    # is for) is not.
+    def owned(rel: str) -> bool:
+        return any(rel == p.lstrip("/") or (p.endswith("/") and rel.startswith(p.lstrip("/"))) for p in rules)
+
+    written = set(result.written)
+    assert {"params.yaml", "dvc.yaml", "Makefile", ".github/workflows/evalgate.yml", ".github/CODEOWNERS", "registry/.gitkeep"} <= written
+    assert [rel for rel in written if not owned(rel) and not rel.startswith("data/")] == []
+    assert not owned("data/raw/example.jsonl")
+
+
+def test_init_keeps_a_codeowners_that_exists(tmp_path):
+    mine = _bare(tmp_path) / ".github" / "CODEOWNERS"
+    mine.parent.mkdir()
+    mine.write_text("* @me\n")
+    result = run_init(tmp_path)
+    assert mine.read_text() == "* @me\n" and ".github/CODEOWNERS" in result.kept

@@ -1,13 +1,15 @@
 """`evalgate init`: scaffold a new or existing git repository for the gate.
 
 Writes `params.yaml`, `dvc.yaml`, an example task with its rubric, golden set and training data,
-the forgetting stage's tasks, the GitHub workflow and Dependabot config, a Makefile with `setup`
-and `pipeline`, and evalgate's `.gitignore` entries; runs `git init` and `dvc init` where they
-are missing. A file that exists is never overwritten without `force` (it is listed as kept);
-`.gitignore` only gains the entries it lacks. The files come from `files/` beside this module:
-`dvc.yaml`, the forgetting tasks and the workflow are byte-identical copies of evalgate's own
-(a test holds them equal), and `dvc.yaml` loses the code dependencies on evalgate's source
-files, which a user's repository does not have (the installed evalgate is its code).
+the forgetting stage's tasks, the GitHub workflow, Dependabot config and a CODEOWNERS for the
+policy, pipeline, workflows and requirements (its owner a placeholder to replace), a Makefile
+with `setup` and `pipeline`, and evalgate's `.gitignore` entries; runs `git init` and `dvc init`
+where they are missing. A file that exists is never overwritten without `force` (it is listed
+as kept); `.gitignore` only gains the entries it lacks. The files come from `files/` beside this
+module: `dvc.yaml`, the forgetting tasks, the workflow and the Dependabot config are
+byte-identical copies of evalgate's own (a test holds them equal), and `dvc.yaml` loses the code
+dependencies on evalgate's source files, which a user's repository does not have (the installed
+evalgate is its code).
 """
 
 from __future__ import annotations
