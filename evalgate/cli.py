@@ -6,12 +6,16 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from evalgate import __version__
 from evalgate.errors import EXIT_INTERNAL, ConfigError, EvalgateError, ValidationFailed
+from evalgate.ui import styled
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 app = typer.Typer(
     name="evalgate",
@@ -40,11 +44,11 @@ def user_errors(fn: F) -> F:
         except ValidationFailed as exc:
             for line in exc.problems:
                 console.print(line, markup=False, highlight=False)
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(styled(("error:", "red"), f" {exc}"))
             raise typer.Exit(exc.exit_code) from None
         except EvalgateError as exc:
             for line in str(exc).splitlines():
-                console.print(f"[red]error:[/red] {line}", highlight=False)
+                console.print(styled(("error:", "red"), f" {line}"), highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -57,7 +61,7 @@ def _load(params: Path) -> Any:
     return load_params(params)
 
 
-def _run(params: Path, run: Callable[[Any], Any], done: Callable[[Any], str]) -> None:
+def _run(params: Path, run: Callable[[Any], Any], done: Callable[[Any], str | Text]) -> None:
     """Run a stage on the params file and print `done(result)` (nothing for an empty result)."""
     from evalgate.ui import console
 
@@ -103,10 +107,13 @@ def prepare(
     for problem in result.problems:
         console.print(f"skipped {problem}", markup=False)
     console.print(
-        f"[green]prepared[/green] {counts['train']:,} train + {counts['val']:,} val records "
-        f"({counts['invalid']} invalid, {counts['exact_duplicates']} exact and {counts['near_duplicates']} near "
-        f"duplicates, {counts['contradictions']} contradictions, {counts['leakage']} leaked) -> "
-        f"{result.output_dir}/  dataset sha256 {m['dataset_sha256'][:12]}"
+        styled(
+            ("prepared", "green"),
+            f" {counts['train']:,} train + {counts['val']:,} val records "
+            f"({counts['invalid']} invalid, {counts['exact_duplicates']} exact and {counts['near_duplicates']} near "
+            f"duplicates, {counts['contradictions']} contradictions, {counts['leakage']} leaked) -> "
+            f"{result.output_dir}/  dataset sha256 {m['dataset_sha256'][:12]}",
+        )
     )
 
 
@@ -116,13 +123,14 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
     """Train a LoRA adapter (QLoRA by default) on the prepared data."""
     from evalgate.stages.train import run_train
 
-    def done(meta: dict[str, Any]) -> str:
+    def done(meta: dict[str, Any]) -> Text:
         m = meta["metrics"]
         val = f", val loss {m['val_loss']:.4f}" if m["val_loss"] is not None else ""
-        return (
-            f"[green]trained[/green] {m['steps']} steps in {m['wall_seconds']:.0f} s "
+        return styled(
+            ("trained", "green"),
+            f" {m['steps']} steps in {m['wall_seconds']:.0f} s "
             f"({m['tokens_per_second']:,.0f} tokens/s), train loss {m['train_loss']:.4f}{val} -> "
-            f"{meta['adapter_dir']}/  adapter sha256 {meta['adapter_sha256'][:12]}"
+            f"{meta['adapter_dir']}/  adapter sha256 {meta['adapter_sha256'][:12]}",
         )
 
     _run(params, run_train, done)  # prints nothing on a non-zero rank under `accelerate launch`
@@ -137,8 +145,11 @@ def export(params: ParamsOption = Path("params.yaml")) -> None:
     _run(
         params,
         run_export,
-        lambda meta: f"[green]exported[/green] {meta['output_dir']}/ ({meta['dtype']}, adapter {meta['adapter_sha256'][:12]}); "
-        "serve it with vLLM or TGI like any Hugging Face model directory",
+        lambda meta: styled(
+            ("exported", "green"),
+            f" {meta['output_dir']}/ ({meta['dtype']}, adapter {meta['adapter_sha256'][:12]}); "
+            "serve it with vLLM or TGI like any Hugging Face model directory",
+        ),
     )
 
 
@@ -205,7 +216,7 @@ def judge_calibrate(params: ParamsOption = Path("params.yaml")) -> None:
 
     cfg = load_params(params)
     result = run_calibrate(cfg)
-    print_agreement(result, cfg.gate.judge_min_agreement if cfg.gate else None)
+    print_agreement(result, cfg.gate)
 
 
 @app.command()
@@ -220,6 +231,15 @@ def gate(
             "later, after the report is written). Bad input still exits 2.",
         ),
     ] = False,
+    policy_ref: Annotated[
+        str,
+        typer.Option(
+            "--policy-ref",
+            envvar="EVALGATE_POLICY_REF",
+            help="A git commit (a pull request's base): decide under the `gate:` policy of params.yaml as it is "
+            "there, evaluate this checkout's policy beside it and list every change (empty: this checkout's).",
+        ),
+    ] = "",
 ) -> None:
     """Decide pass or fail from paired statistics and the gate policy (exit 0 pass, 1 fail)."""
     from evalgate.config import load_params
@@ -228,7 +248,7 @@ def gate(
     from evalgate.ui import print_gate
 
     cfg = load_params(params)
-    report = run_gate(cfg)
+    report = run_gate(cfg, policy_ref=policy_ref.strip() or None, params_path=params)
     print_gate(report, cfg.gate.output if cfg.gate else "")
     if report["verdict"] != "pass" and not no_fail:
         raise typer.Exit(EXIT_GATE_FAILED)
@@ -259,13 +279,14 @@ def report(params: ParamsOption = Path("params.yaml")) -> None:
     from evalgate.ui import console
 
     result = run_report(load_params(params))
-    badge = {"pass": "[green]gate PASS[/green]", "fail": "[red]gate FAIL[/red]"}.get(
-        result.verdict, f"[yellow]gate {result.verdict}[/yellow]"
-    )
-    done = "[green]up to date[/green] (nothing it reads changed)" if result.up_to_date else "[green]reported[/green]"
+    badge = (f"gate {result.verdict.upper()}", {"pass": "green", "fail": "red"}.get(result.verdict, "yellow"))
     console.print(
-        f"{done} {result.html} ({result.html_bytes / 1e6:.2f} MB), {result.summary}, "
-        f"{result.metrics}, {result.deltas_plot}; {badge}",
+        styled(
+            ("up to date", "green") if result.up_to_date else ("reported", "green"),
+            " (nothing it reads changed)" if result.up_to_date else "",
+            f" {result.html} ({result.html_bytes / 1e6:.2f} MB), {result.summary}, {result.metrics}, {result.deltas_plot}; ",
+            badge,
+        ),
         highlight=False,
     )
     for note in result.notes:
@@ -281,8 +302,11 @@ def promote(params: ParamsOption = Path("params.yaml")) -> None:
     _run(
         params,
         run_promote,
-        lambda entry: f"[green]promoted[/green] adapter {entry['adapter_sha256'][:12]} (data {str(entry['dataset_sha256'])[:12]}) "
-        f"-> {entry['registry_file']}" + (f"; MLflow: {entry['mlflow']}" if entry.get("mlflow") else ""),
+        lambda entry: styled(
+            ("promoted", "green"),
+            f" adapter {entry['adapter_sha256'][:12]} (data {str(entry['dataset_sha256'])[:12]}) -> {entry['registry_file']}"
+            + (f"; MLflow: {entry['mlflow']}" if entry.get("mlflow") else ""),
+        ),
     )
 
 
@@ -333,8 +357,11 @@ def init(
         console.print(f"added    {result.gitignore_added} entries to .gitignore", markup=False, highlight=False)
     where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
     console.print(
-        f"[green]ready[/green]: replace the example (tasks/example.yaml, golden_sets/example.jsonl, data/raw/example.jsonl) "
-        f"with yours, then run: {where}make pipeline",
+        styled(
+            ("ready", "green"),
+            ": replace the example (tasks/example.yaml, golden_sets/example.jsonl, data/raw/example.jsonl) "
+            f"with yours, then run: {where}make pipeline",
+        ),
         highlight=False,
     )
 
@@ -411,7 +438,9 @@ def main() -> None:
     except Exception:
         import traceback
 
-        traceback.print_exc()
+        from evalgate.redact import redact
+
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
         print(
             "evalgate: internal error (a bug, not a problem with your input); please report it with the traceback above",
             file=sys.stderr,

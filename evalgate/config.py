@@ -474,7 +474,18 @@ class GateParams(StrictModel):
     )
     judge_min_agreement: float = Field(
         0.6, ge=-1.0, le=1.0,
-        description="Judge checks count only while the judge's quadratic-weighted kappa on the task's calibration items meets this.",
+        description=(
+            "Judge checks count only while the lower bound of the 95% CI of the judge's quadratic-weighted kappa "
+            "on the task's calibration answers meets this."
+        ),
+    )
+    judge_min_calibration_coverage: float = Field(
+        0.9, ge=0.0, le=1.0,
+        description="Judge checks count only while the judge scored this share of the task's calibration grades (an unscored one counts as the farthest score).",
+    )
+    judge_min_calibration_answers: int = Field(
+        30, ge=1,
+        description="Judge checks count only while people graded at least this many of the task's calibration answers.",
     )
     judge_min_order_consistency: float = Field(
         0.75, ge=0.0, le=1.0,
@@ -534,10 +545,14 @@ def load_params(path: Path = DEFAULT_PARAMS) -> Params:
 
 
 def import_plugins(path: Path) -> None:
-    """Import the modules the params file lists under `plugins:` (their registrations run), with
-    the file's folder on the import path; a module that fails to import is a ConfigError."""
+    """Import the modules the params file lists under `plugins:` (their registrations run); a
+    module that fails to import is a ConfigError.
+
+    A plugin is a module file (`name.py`) or package (`name/__init__.py`, dotted names below it)
+    in the params file's folder, loaded from that path, or else an installed module. The folder
+    is never put on `sys.path`: a committed file named like a library evalgate imports later
+    (`yaml.py`, `openai.py`) cannot shadow it."""
     import importlib
-    import sys
 
     if not path.is_file():
         return
@@ -545,17 +560,52 @@ def import_plugins(path: Path) -> None:
     plugins = data.get("plugins") if isinstance(data, dict) else None
     if not isinstance(plugins, list):
         return
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    folder = path.resolve().parent
     for i, name in enumerate(plugins):
         if not isinstance(name, str):
             continue  # validation names it
         try:
-            importlib.import_module(name)
+            if not _import_local(folder, name):
+                importlib.import_module(name)
         except Exception as exc:  # the user's module: any failure is theirs to fix
             line = lines.get(("plugins", i), 1)
             raise ConfigError(f"{path}:{line}: plugins[{i}]: cannot import {name!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _import_local(folder: Path, name: str) -> bool:
+    """Import the plugin `name` from its file under `folder` (packages on the way included);
+    False when no such file exists there."""
+    import importlib.util
+    import sys
+
+    parts = name.split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise ImportError(f"{name!r} is not a module name (dotted Python identifiers)")
+    here = folder
+    for depth, part in enumerate(parts):
+        qual = ".".join(parts[: depth + 1])
+        package, module = here / part / "__init__.py", here / f"{part}.py"
+        if qual in sys.modules:
+            here = here / part
+            continue
+        if package.is_file():
+            spec = importlib.util.spec_from_file_location(qual, package, submodule_search_locations=[str(here / part)])
+        elif module.is_file() and depth == len(parts) - 1:
+            spec = importlib.util.spec_from_file_location(qual, module)
+        elif depth == 0:
+            return False  # not a local plugin: an installed one
+        else:
+            raise ImportError(f"no {module.relative_to(folder)} or {package.relative_to(folder)} under {folder}")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[qual] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            sys.modules.pop(qual, None)
+            raise
+        here = here / part
+    return True
 
 
 def cache_dir() -> Path:

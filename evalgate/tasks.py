@@ -87,19 +87,51 @@ class Task:
 
     @cached_property
     def template(self) -> Any:
-        from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
+        from jinja2 import StrictUndefined, TemplateSyntaxError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+        # A task file comes with a data or task pull request: its template may format the record,
+        # never reach Python (no `_`-attributes, no mutation, bounded ranges).
+        env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
         try:
-            return env.from_string(self.spec.user_template)
+            tree = env.parse(self.spec.user_template)
         except TemplateSyntaxError as exc:
             raise ConfigError(f"{self.source}: user_template: {exc.message} (template line {exc.lineno})") from None
+        found = sorted(private_names(tree), key=lambda f: f[1])
+        if found:
+            names = ", ".join(f"'{name}' (template line {lineno})" for name, lineno in found)
+            raise ConfigError(
+                f"{self.source}: user_template: {names} reach into Python internals; a template may read "
+                "the record's fields and format them, nothing else: remove them"
+            )
+        return env.from_string(tree)
 
     def messages(self, record: dict[str, Any]) -> list[Message]:
         """The prompt messages for one golden-set record (no assistant turn)."""
-        user = self.template.render(**record)
+        from jinja2.exceptions import SecurityError
+
+        try:
+            user = self.template.render(**record)
+        except SecurityError as exc:
+            raise ConfigError(
+                f"{self.source}: user_template: {exc} (templates render in a sandbox: they may read the "
+                "record's fields, not Python attributes; remove the expression)"
+            ) from None
         system: list[Message] = [{"role": "system", "content": self.spec.system_prompt}] if self.spec.system_prompt else []
         return [*system, {"role": "user", "content": user}]
+
+
+def private_names(tree: Any) -> list[tuple[str, int]]:
+    """Attribute and item names in a parsed template that start with `_` (`x.__class__`,
+    `x["__globals__"]`): the sandbox refuses them at render time; this names them at load."""
+    from jinja2 import nodes
+
+    found = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(name, str) and name.startswith("_"):
+            found.append((name, node.lineno))
+    return found
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Terminal output: one stderr console, progress bars that stay quiet in logs."""
+"""Terminal output: one stderr console, progress bars that stay quiet in logs.
+
+User text (task and check names, reasons quoting files, a service's error body) is never read
+as rich markup: the console has markup switched off, colour comes from `styled` parts, and every
+printed string passes through `evalgate.redact` so no secret reaches a log.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,37 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 T = TypeVar("T")
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class SafeConsole(Console):
+    """A console that never parses markup and redacts secrets from everything it prints."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        from evalgate.redact import redact
+
+        kwargs["markup"] = False
+        super().print(*[_redacted(o, redact) for o in objects], **kwargs)
+
+
+def _redacted(obj: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, Text):
+        plain = redact(obj.plain)
+        if plain != obj.plain:
+            return Text(plain, style=obj.style)
+    return obj
+
+
+console = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """A line from plain strings and (text, style) pairs; no part is read as markup."""
+    return Text.assemble(*parts)
 
 
 def show_bars() -> bool:
@@ -27,7 +60,7 @@ def show_bars() -> bool:
 
 def _bar() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -56,7 +89,7 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/yellow] {message}")
+    console.print(styled(("warning:", "yellow"), " ", message))
 
 
 @contextlib.contextmanager
@@ -86,7 +119,7 @@ def print_eval_table(metrics: dict, path: str) -> None:
 
             delta = m["delta"]
             colour = "" if delta is None or delta == 0 else ("green" if (delta > 0) == m["higher_is_better"] else "red")
-            d = f(delta) if not colour else f"[{colour}]{delta:+.3f}[/{colour}]"
+            d: str | Text = f(delta) if not colour else Text(f"{delta:+.3f}", style=colour)
             table.add_row(task, name + star, str(m["n"]), f(m["base"]), f(m["candidate"]), d, f(m["delta_stderr"]))
     console.print(table)
     for task, g in metrics.get("generation", {}).items():
@@ -104,11 +137,23 @@ def print_gate(report: dict, path: str) -> None:
     for check in sorted(report["checks"], key=lambda c: order.get(c["verdict"], 4)):
         colour = {"fail": "red", "pass": "green"}.get(check["verdict"], "yellow")
         label = check["verdict"].upper() + (" (UNINFORMATIVE)" if check.get("uninformative") and check["verdict"] != "uninformative" else "")
-        console.print(f"[{colour}]{label:7s}[/{colour}] {check['name']}: {check['reason']}", highlight=False)
+        console.print(styled((f"{label:7s}", colour), f" {check['name']}: {check['reason']}"), highlight=False)
         for note in check.get("warnings", []):
-            console.print(f"        [yellow]warning:[/yellow] {note}", highlight=False)
+            console.print(styled("        ", ("warning:", "yellow"), f" {note}"), highlight=False)
+    policy = report.get("policy_source") or {}
+    if policy.get("introduced"):
+        console.print(styled(("policy:", "yellow"), " the base branch has no gate policy yet: decided under this checkout's"))
+    elif policy:
+        changes = policy.get("changes") or []
+        console.print(f"policy: decided under the base branch's ({policy.get('base_ref', '')[:12]}); {len(changes)} change(s) in this checkout")
+        for change in changes:
+            colour_of = {"weakened": "red", "tightened": "green"}.get(change["kind"], "yellow")
+            console.print(styled("  ", (f"{change['kind']:9s}", colour_of), f" {change['text']}"), highlight=False)
+        new = policy.get("under_new_policy")
+        if new:
+            console.print(f"  under this checkout's own policy: {new['verdict'].upper()}: {new['summary']}", highlight=False)
     colour = "green" if report["verdict"] == "pass" else "red"
-    console.print(f"[bold {colour}]gate {report['verdict'].upper()}[/bold {colour}]: {report['summary']} -> {path}")
+    console.print(styled((f"gate {report['verdict'].upper()}", f"bold {colour}"), f": {report['summary']} -> {path}"))
 
 
 def _f(x: float | None, sign: bool = False) -> str:
@@ -152,14 +197,15 @@ def print_forgetting_table(metrics: dict, path: str) -> None:
     _stage_table(metrics, f"forgetting -> {path}", "metric", ("95% CI", ci))
 
 
-def print_agreement(result: dict, minimum: float | None) -> None:
+def print_agreement(result: dict, gate: Any = None) -> None:
+    """The agreement table; with `gate` (GateParams) also whether each task's judge checks count, and why not."""
     from rich.table import Table
 
     table = Table(
         title="judge agreement with people on the calibration set (kappa: quadratic-weighted Cohen's kappa; rho: Spearman)",
         title_justify="left",
     )
-    for col in ("task", "criterion", "grades", "kappa", "95% CI", "rho", "exact", "within 1"):
+    for col in ("task", "criterion", "grades", "coverage", "kappa", "95% CI", "rho", "exact", "within 1"):
         table.add_column(col, justify="left" if col in ("task", "criterion") else "right")
 
     def f(x: float | None) -> str:
@@ -167,15 +213,14 @@ def print_agreement(result: dict, minimum: float | None) -> None:
 
     for task, a in result.get("tasks", {}).items():
         ci = a.get("qwk_ci") or [None, None]
-        table.add_row(task, "(all)", str(a.get("n", 0)), f(a.get("qwk")), f"{f(ci[0])} to {f(ci[1])}", f(a.get("spearman")), f(a.get("exact")), f(a.get("within_one")))
+        table.add_row(task, "(all)", str(a.get("n", 0)), f(a.get("coverage")), f(a.get("qwk")), f"{f(ci[0])} to {f(ci[1])}", f(a.get("spearman")), f(a.get("exact")), f(a.get("within_one")))
         for c, ca in (a.get("criteria") or {}).items():
-            table.add_row("", c, str(ca.get("n", 0)), f(ca.get("qwk")), "", f(ca.get("spearman")), f(ca.get("exact")), f(ca.get("within_one")))
+            table.add_row("", c, str(ca.get("n", 0)), f(ca.get("coverage")), f(ca.get("qwk")), "", f(ca.get("spearman")), f(ca.get("exact")), f(ca.get("within_one")))
     console.print(table)
-    if minimum is not None:
+    if gate is not None:
+        from evalgate.judging.trust import trust_failures
+
         for task, a in result.get("tasks", {}).items():
-            ok = a.get("qwk") is not None and a["qwk"] >= minimum
-            word = "count in the verdict" if ok else "are advisory (they do not count)"
-            console.print(
-                f"{task}: quadratic-weighted kappa {f(a.get('qwk'))} vs gate.judge_min_agreement {minimum:g}: this judge's checks {word}",
-                highlight=False,
-            )
+            failed = trust_failures(a, gate)
+            word = "are advisory (they do not count): " + "; ".join(x.text for x in failed) if failed else "count in the verdict"
+            console.print(f"{task}: this judge's checks {word}", highlight=False)

@@ -5,7 +5,7 @@ Anthropic's Messages API (`POST /v1/messages`) and OpenAI's chat completions
 A `grader(system, user, api)` decides each reply's text (the default returns a fixed grade for
 every criterion the system prompt asks for). Misbehaviour is scripted by a substring of the
 request's last user message: `script(substring, ["429", "500", "malformed", "slow", "noscore",
-"ok"])` makes the matching requests answer those ways, in turn, then normally. Every request is
+"401echo", "ok"])` makes the matching requests answer those ways, in turn, then normally. Every request is
 counted (`calls`), per API and per user message, so tests can prove that nothing is repeated.
 `latency_s` holds each request that long (the throughput benchmark uses 0.3 s).
 """
@@ -52,6 +52,7 @@ class JudgeTestServer:
         """Alias -> the dated id the server reports (an unknown model is reported as asked)."""
         self.latency_s = latency_s
         self.slow_s = 5.0
+        self.seen_key = ""  # the key of the latest request (for "401echo")
         self.calls: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -131,6 +132,8 @@ class JudgeTestServer:
         try:
             if self.latency_s:
                 time.sleep(self.latency_s)
+            if behaviour == "401echo":  # a service that quotes the key it refused
+                return 401, {}, _error(api, 401, "authentication_error", f"invalid x-api-key: {self.seen_key}")
             if behaviour == "429":
                 return 429, {"retry-after": "1"}, _error(api, 429, "rate_limit_error", "rate limited")
             if behaviour == "500":
@@ -211,6 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {}, b'{"error": {"message": "not found"}}')
             return
+        self.app.seen_key = self.headers.get("x-api-key") or (self.headers.get("authorization") or "").removeprefix("Bearer ")
         try:
             status, headers, payload = self.app.handle(api, body)
         except Exception:  # noqa: BLE001 - a test server must answer

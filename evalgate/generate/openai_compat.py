@@ -55,7 +55,7 @@ class OpenAICompatBackend:
 
                 self._client = openai.OpenAI(
                     base_url=self.base_url,
-                    api_key=os.environ.get(self.server.api_key_env) or "EMPTY",
+                    api_key=_key(self.server.api_key_env),
                     timeout=self.server.timeout_s,
                     max_retries=self.server.max_retries,
                 )
@@ -295,3 +295,12 @@ def chat_reply(response: Any) -> ChatReply:
         input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
         output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
     )
+
+
+def _key(env: str) -> str:
+    """The server's API key from `env` (remembered as a secret for every message), or "EMPTY"."""
+    from evalgate.redact import remember
+
+    key = os.environ.get(env) or ""
+    remember(key, env)
+    return key or "EMPTY"

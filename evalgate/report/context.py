@@ -41,7 +41,8 @@ def _verdict(inputs: Inputs) -> dict[str, Any]:
     }[g.state]
     # Counted from the checks themselves, so every report words it the same way.
     summary = headline_text(checks) if g.report and checks else (g.report or {}).get("summary") or g.problem or ""
-    return {"state": g.state, "headline": headline, "summary": summary, "checks": checks, "problem": g.problem}
+    policy = (g.report or {}).get("policy_source")
+    return {"state": g.state, "headline": headline, "summary": summary, "checks": checks, "problem": g.problem, "policy": policy}
 
 
 def _forest(analysis: Analysis) -> Markup:
@@ -277,7 +278,7 @@ def build_context(inputs: Inputs, analysis: Analysis, rp: ReportParams) -> dict[
         "explorer": explorer,
         "judge": judge_view(
             inputs.judge, inputs.judge_rows, (inputs.gate.report if inputs.gate else None) or {},
-            inputs.params.gate.judge_min_agreement if inputs.params.gate else 0.6, 3, rp.max_chars,
+            inputs.params.gate, 3, rp.max_chars,
         ),
         "forgetting": forgetting_view(inputs.forgetting, (inputs.gate.report if inputs.gate else None) or {}),
         "training": _training(inputs),

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from evalgate.contract import SCHEMA_VERSION
@@ -31,8 +32,11 @@ def script_json(obj: Any) -> Markup:
 
 
 def md(value: Any) -> str:
-    """Text for a Markdown table cell or list item: no HTML, no table breaks, one line."""
-    text = html.escape(str(value), quote=False).replace("|", "\\|")
+    """Text for a Markdown table cell or list item: no HTML, no table breaks, one line, and no
+    Markdown of its own (links, images, emphasis, code spans, mentions are escaped), so a task
+    or check name from a pull request cannot restyle the PR comment or ping anyone."""
+    text = html.escape(str(value), quote=False)
+    text = re.sub(r"([\\`*\[\]~|@])", r"\\\1", text)
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -73,7 +77,9 @@ def sentence(text: str) -> str:
 
 
 def _env(*, autoescape: bool) -> Environment:
-    env = Environment(
+    # Sandboxed although the templates are evalgate's own: every value they print comes from
+    # files a pull request may change.
+    env = SandboxedEnvironment(
         loader=PackageLoader("evalgate.report", "templates"),
         autoescape=autoescape,
         undefined=StrictUndefined,

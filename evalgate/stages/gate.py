@@ -108,22 +108,18 @@ def _pairs(src: ScoredStage, check: GateCheck, promoted: dict[str, float] | None
 
 
 def judge_not_trusted(src: ScoredStage, check: GateCheck, gate: GateParams) -> str | None:
-    """Why a judge check must not decide promotion, or None. A judge counts only while its
-    quadratic-weighted kappa with people on the task's calibration items meets
-    gate.judge_min_agreement; a pairwise check also needs its order consistency."""
+    """Why a judge check must not decide promotion, or None. A judge counts only while, on the
+    task's calibration set, it scored gate.judge_min_calibration_coverage of people's grades, people
+    graded gate.judge_min_calibration_answers answers, and its kappa's CI lower bound meets
+    gate.judge_min_agreement (judging.trust); a pairwise check also needs its order consistency."""
+    from evalgate.judging.trust import trust_failures
+
     judge = (src.metrics.get("provenance") or {}).get("judge") or {}
     calib = (judge.get("calibration") or {}).get("path") or "the calibration set"
-    a = (src.metrics.get("agreement") or {}).get(check.task)
     who = f"judge {judge.get('model', '?')}"
-    if not a or not a.get("n"):
-        return f"{who} has no graded calibration items for task {check.task} in {calib}, so its agreement with people is unknown"
-    qwk, ci = a.get("qwk"), a.get("qwk_ci") or [None, None]
-    if qwk is None or qwk < gate.judge_min_agreement:
-        shown = "undefined" if qwk is None else f"{qwk:.2f} (95% CI {_f(ci[0])} to {_f(ci[1])}, {a['n']} grades)"
-        return (
-            f"{who}'s agreement with people on {check.task}'s calibration items, quadratic-weighted kappa {shown}, "
-            f"is below gate.judge_min_agreement {gate.judge_min_agreement:g}"
-        )
+    failed = trust_failures((src.metrics.get("agreement") or {}).get(check.task), gate)
+    if failed:
+        return f"{who} is not trusted on {check.task} ({calib}): " + "; ".join(f.text for f in failed)
     if check.metric == "win_rate":
         order = (src.metrics.get("order") or {}).get(check.task) or {}
         oc = order.get("order_consistency")
@@ -133,10 +129,6 @@ def judge_not_trusted(src: ScoredStage, check: GateCheck, gate: GateParams) -> s
                 f"{'no' if oc is None else f'{oc:.0%} of the'} items, below gate.judge_min_order_consistency {gate.judge_min_order_consistency:g}"
             )
     return None
-
-
-def _f(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
 
 
 def load_promoted(root: Path, gate: GateParams, src: ScoredStage) -> dict[tuple[str, str], dict[str, float]] | None:
@@ -162,14 +154,8 @@ def load_promoted(root: Path, gate: GateParams, src: ScoredStage) -> dict[tuple[
     return out
 
 
-def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
-    gate = params.gate
-    if gate is None:
-        raise InputError("params.yaml: gate: section is missing; add the gate policy (see README: gate)")
-    sources: dict[str, ScoredStage] = {}
-    for name in sorted({c.source for c in gate.checks}):
-        sources[name] = read_scored_stage(root, name, metrics_path(params, name))
-        check_fresh(root, sources[name])
+def _decide(gate: GateParams, sources: dict[str, ScoredStage], root: Path) -> list[dict[str, Any]]:
+    """Every check of the policy `gate` decided on the scored stages `sources`."""
     promoted = None
     if any(get_check(c.kind).versus == "promoted" and c.source == "eval" for c in gate.checks):
         promoted = load_promoted(root, gate, sources["eval"])
@@ -197,18 +183,60 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             if why:
                 result = make_advisory(result, why)
         results.append(result)
-    checks = apply_family(results, gate)
+    return apply_family(results, gate)
+
+
+def _directions(sources: dict[str, ScoredStage]) -> dict[tuple[str, str], bool]:
+    return {
+        (task, metric): bool(m.get("higher_is_better", True))
+        for src in sources.values()
+        for task, ms in (src.metrics.get("tasks") or {}).items()
+        for metric, m in ms.items()
+        if isinstance(m, dict)
+    }
+
+
+def run_gate(params: Params, root: Path = Path("."), policy_ref: str | None = None, params_path: Path | None = None) -> dict[str, Any]:
+    """Decide the verdict. With `policy_ref` (a pull request's base commit) the base branch's
+    `gate:` policy decides and this one's policy is evaluated beside it (evalgate.policy_source):
+    the pull request fails when either fails, and every policy change is listed."""
+    from evalgate.policy_source import base_policy, diff, policy_record
+
+    own = params.gate
+    if own is None:
+        raise InputError("params.yaml: gate: section is missing; add the gate policy (see README: gate)")
+    gate, introduced = own, False
+    if policy_ref:
+        found = base_policy(policy_ref, params_path or root / "params.yaml", root)
+        gate, introduced = (own, True) if found is None else (found, False)
+    sources: dict[str, ScoredStage] = {}
+    for name in sorted({c.source for c in [*gate.checks, *own.checks]}):
+        sources[name] = read_scored_stage(root, name, metrics_path(params, name))
+        check_fresh(root, sources[name])
+    checks = _decide(gate, sources, root)
+    final, headline_text, policy = verdict(checks), headline(checks), None
+    if policy_ref:
+        changes = [] if introduced else diff(gate, own, _directions(sources))
+        new_report = None
+        if changes:
+            own_checks = _decide(own, sources, root)
+            new_report = {"verdict": verdict(own_checks), "summary": headline(own_checks), "counts": check_counts(own_checks), "checks": own_checks}
+            if new_report["verdict"] == "fail" and final == "pass":
+                final = "fail"
+                headline_text += "; the policy this pull request brings fails it (it would block the base branch after merging)"
+        policy = policy_record(policy_ref, changes, new_report, introduced)
     prov = sources["eval"].metrics.get("provenance", {}) if "eval" in sources else {}
     report = {
         "schema_version": SCHEMA_VERSION,
-        "verdict": verdict(checks),
-        "summary": headline(checks),
+        "verdict": final,
+        "summary": headline_text,
         "counts": check_counts(checks),
         "confidence": gate.confidence,
         "ci_method": gate.ci_method,
         "resamples": gate.resamples,
         "correction": gate.correction,
         "checks": checks,
+        **({"policy_source": policy} if policy else {}),
         "provenance": {
             "dataset_sha256": prov.get("dataset_sha256"),
             "base_model": prov.get("base_model"),
@@ -223,7 +251,7 @@ def run_gate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             "packages": package_versions(["numpy", "scipy"]),
         },
     }
-    write_artifact(root / gate.output, GateReport, report)
+    write_artifact(root / own.output, GateReport, report)
     return report
 
 

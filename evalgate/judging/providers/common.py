@@ -13,7 +13,10 @@ from evalgate.judging.engine import PermanentError, TransientError
 
 def api_key(env: str, provider: str) -> str:
     """The API key, from the environment only; a missing one is one line naming the variable."""
+    from evalgate.redact import remember
+
     key = os.environ.get(env, "").strip()
+    remember(key, env)
     if not key:
         raise ConfigError(
             f"judge.provider {provider}: the environment variable {env} is not set; export it "
