@@ -211,12 +211,16 @@ def judge_calibrate(params: ParamsOption = Path("params.yaml")) -> None:
     """Agreement of the configured judge with people on the calibration set: Spearman,
     quadratic-weighted kappa (95% CI), exact and within-one agreement, per task and criterion."""
     from evalgate.config import load_params
+    from evalgate.judging.trust import trust_failures
     from evalgate.stages.judge import run_calibrate
     from evalgate.ui import print_agreement
 
     cfg = load_params(params)
     result = run_calibrate(cfg)
-    print_agreement(result, cfg.gate)
+    verdicts = None
+    if cfg.gate is not None:
+        verdicts = {task: [f.text for f in trust_failures(a, cfg.gate)] for task, a in result.get("tasks", {}).items()}
+    print_agreement(result, verdicts)
 
 
 @app.command()

@@ -197,8 +197,9 @@ def print_forgetting_table(metrics: dict, path: str) -> None:
     _stage_table(metrics, f"forgetting -> {path}", "metric", ("95% CI", ci))
 
 
-def print_agreement(result: dict, gate: Any = None) -> None:
-    """The agreement table; with `gate` (GateParams) also whether each task's judge checks count, and why not."""
+def print_agreement(result: dict, verdicts: dict[str, list[str]] | None = None) -> None:
+    """The agreement table; with `verdicts` (per task, the trust conditions its judge failed,
+    evalgate.judging.trust) also whether each task's judge checks count, and why not."""
     from rich.table import Table
 
     table = Table(
@@ -217,10 +218,6 @@ def print_agreement(result: dict, gate: Any = None) -> None:
         for c, ca in (a.get("criteria") or {}).items():
             table.add_row("", c, str(ca.get("n", 0)), f(ca.get("coverage")), f(ca.get("qwk")), "", f(ca.get("spearman")), f(ca.get("exact")), f(ca.get("within_one")))
     console.print(table)
-    if gate is not None:
-        from evalgate.judging.trust import trust_failures
-
-        for task, a in result.get("tasks", {}).items():
-            failed = trust_failures(a, gate)
-            word = "are advisory (they do not count): " + "; ".join(x.text for x in failed) if failed else "count in the verdict"
-            console.print(f"{task}: this judge's checks {word}", highlight=False)
+    for task, failed in (verdicts or {}).items():
+        word = "are advisory (they do not count): " + "; ".join(failed) if failed else "count in the verdict"
+        console.print(f"{task}: this judge's checks {word}", highlight=False)
