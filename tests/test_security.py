@@ -234,6 +234,9 @@ def test_a_401_that_echoes_the_key_does_not_print_it(jp, run_cli):  # noqa: F811
     assert result.exit_code == 3, result.output
     assert SECRET not in result.output
     assert "401" in result.output and "[redacted EVALGATE_TEST_JUDGE_KEY]" in result.output
+    for path in jp.root.rglob("*"):  # nor in a ledger, a cache or a partial artifact
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            assert SECRET.encode() not in path.read_bytes(), path
 
 
 def test_redact_covers_environment_secrets_and_tracebacks(monkeypatch, capsys):
