@@ -123,7 +123,7 @@ def diff(base: GateParams, new: GateParams, directions: dict[tuple[str, str], bo
         if field in _IGNORED or b.get(field) == n.get(field):
             continue
         old, now = b.get(field), n.get(field)
-        what = f"gate.{field}: {old} -> {now}"
+        what = f"gate.{field}: {old} → {now}"
         if field in _NUMERIC and isinstance(old, int | float) and isinstance(now, int | float):
             out.append(Change(TIGHTENED if (now - old) * _NUMERIC[field] > 0 else WEAKENED, what))
         elif field in _STRICTER:
@@ -154,7 +154,7 @@ def _check_changes(base: list[GateCheck], new: list[GateCheck], directions: dict
         if old.model_dump() == c.model_dump():
             continue
         sb, sn = _check_strength(old, _higher(old, directions)), _check_strength(c, _higher(c, directions))
-        moved = [f"{f} {getattr(old, f)} -> {getattr(c, f)}" for f in ("threshold", "margin", "decide_on", "name") if getattr(old, f) != getattr(c, f)]
+        moved = [f"{f} {getattr(old, f)} → {getattr(c, f)}" for f in ("threshold", "margin", "decide_on", "name") if getattr(old, f) != getattr(c, f)]
         text = f"check {old.label}: {', '.join(moved)}"
         if old.decide_on != c.decide_on:
             kind = WEAKENED if c.decide_on == "point" else TIGHTENED

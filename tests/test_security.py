@@ -106,7 +106,7 @@ def test_a_pull_request_that_weakens_three_checks_is_decided_under_the_base_poli
     kinds = [c["kind"] for c in policy["changes"]]
     assert kinds == ["weakened"] * 4, policy["changes"]  # three checks and uninformative: warn
     texts = " | ".join(c["text"] for c in policy["changes"])
-    assert "threshold 0.8 -> 0.5" in texts and "margin 0.02 -> 0.3" in texts and "gate.uninformative: fail -> warn" in texts
+    assert "threshold 0.8 → 0.5" in texts and "margin 0.02 → 0.3" in texts and "gate.uninformative: fail → warn" in texts
     assert policy["under_new_policy"]["verdict"] == "pass"
     assert "weakened" in result.stderr and "decided under the base branch's" in result.stderr
 
