@@ -65,12 +65,12 @@ def main() -> int:
             )  # fmt: skip
             cache = JudgeCache(Path(tmp) / f"{cache_name}.sqlite")
             start = time.perf_counter()
-            hits, sent = execute(plan(), cache, runner)
+            execute(plan(), cache, runner)
             results[label] = (time.perf_counter() - start, server.count(), server.max_in_flight)
             if label == "default limits":
                 server.reset()
                 again = time.perf_counter()
-                hits2, sent2 = execute(plan(), cache, runner)
+                execute(plan(), cache, runner)
                 results["cached re-run"] = (time.perf_counter() - again, server.count(), server.max_in_flight)
             cache.close()
         judge.close()

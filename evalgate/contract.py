@@ -90,6 +90,8 @@ class JudgeRow(_Open):
     winner: Literal["base", "candidate", "tie"] | None = None  # pairwise
     reasons: dict[str, str] = Field(default_factory=dict)
     raw: str | None = None  # the reply, kept when it could not be parsed
+    cause: Literal["transient", "unusable"] | None = None  # unscored: no reply or cut off (asked again once), or unreadable
+    retried: bool = False  # asked again by a later run after a transient failure
     provider: str
     model: str
     cost_usd: float = 0.0

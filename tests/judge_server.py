@@ -5,7 +5,9 @@ Anthropic's Messages API (`POST /v1/messages`) and OpenAI's chat completions
 A `grader(system, user, api)` decides each reply's text (the default returns a fixed grade for
 every criterion the system prompt asks for). Misbehaviour is scripted by a substring of the
 request's last user message: `script(substring, ["429", "500", "malformed", "slow", "noscore",
-"401echo", "ok"])` makes the matching requests answer those ways, in turn, then normally. Every request is
+"truncated", "401echo", "ok"])` makes the matching requests answer those ways, in turn, then
+normally ("truncated": the first half of the grade, stopped at the token limit: Anthropic's
+`stop_reason: "max_tokens"`, OpenAI's `finish_reason: "length"`). Every request is
 counted (`calls`), per API and per user message, so tests can prove that nothing is repeated.
 `latency_s` holds each request that long (the throughput benchmark uses 0.3 s).
 """
@@ -40,9 +42,10 @@ def fixed_grader(score: int = 4) -> Grader:
     return grade
 
 
-def answer_of(user: str) -> str:
-    m = re.search(r"<answer>\n(.*)\n</answer>", user, re.S)
-    return m.group(1) if m else ""
+def answer_of(user: str, label: str = "answer") -> str:
+    """The answer quoted between `label`'s markers (`answer`, or `answer-a` / `answer-b` pairwise)."""
+    m = re.search(rf"<{label}-([0-9a-f]{{8}})>\n(.*)\n</{label}-\1>", user, re.S)
+    return m.group(2) if m else ""
 
 
 class JudgeTestServer:
@@ -52,6 +55,9 @@ class JudgeTestServer:
         """Alias -> the dated id the server reports (an unknown model is reported as asked)."""
         self.latency_s = latency_s
         self.slow_s = 5.0
+        self.neighbour_form: Callable[[str], str] = str
+        """How the neighbouring grades among a score token's top log-probabilities are spelled
+        (a server may list a full-width "４" beside "3")."""
         self.seen_key = ""  # the key of the latest request (for "401echo")
         self.calls: list[dict[str, Any]] = []
         self.in_flight = 0
@@ -146,8 +152,11 @@ class JudgeTestServer:
                 text = "I think this answer is quite good overall."
             else:
                 text = self.grader(system, user, api)
+            stop = None
+            if behaviour == "truncated":
+                text, stop = text[: len(text) // 2], ("max_tokens" if api == "anthropic" else "length")
             model = self.model_ids.get(body.get("model", ""), body.get("model", ""))
-            return 200, {}, json.dumps(_reply(api, model, text, body, system, user)).encode()
+            return 200, {}, json.dumps(_reply(api, model, text, body, system, user, stop, self.neighbour_form)).encode()
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -164,16 +173,18 @@ def _tokens(text: str) -> list[str]:
     return re.findall(r"\d|\w+|\s+|[^\w\s]", text)
 
 
-def _reply(api: str, model: str, text: str, body: dict[str, Any], system: str, user: str) -> dict[str, Any]:
+def _reply(
+    api: str, model: str, text: str, body: dict[str, Any], system: str, user: str, stop: str | None = None, neighbour: Callable[[str], str] = str
+) -> dict[str, Any]:
     tin = len(_tokens(system)) + len(_tokens(user))
     toks = _tokens(text)
     if api == "anthropic":
         return {
             "id": f"msg_{uuid.uuid4().hex[:12]}", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "content": [{"type": "text", "text": text}], "stop_reason": stop or "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": tin, "output_tokens": len(toks)},
         }  # fmt: skip
-    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": stop or "stop", "logprobs": None}
     if body.get("logprobs") and body.get("top_logprobs"):
         content = []
         for t in toks:
@@ -183,7 +194,7 @@ def _reply(api: str, model: str, text: str, body: dict[str, Any], system: str, u
                 alts = [{"token": t, "logprob": -0.4, "bytes": None}]
                 for other in (n - 1, n + 1):
                     if 1 <= other <= 5:
-                        alts.append({"token": str(other), "logprob": -1.6, "bytes": None})
+                        alts.append({"token": neighbour(str(other)), "logprob": -1.6, "bytes": None})
             content.append({"token": t, "logprob": alts[0]["logprob"], "bytes": None, "top_logprobs": alts})
         choice["logprobs"] = {"content": content}
     return {

@@ -1,6 +1,11 @@
 """Sending judge requests to a hosted API: a concurrency limit, a requests-per-minute limit,
 retries with exponential backoff and jitter that honour `Retry-After`, one repair request for
-an unreadable reply, and a spend cap the ledger can never pass.
+a reply cut off at the token limit (asked again with twice the limit) or an unreadable one,
+and a spend cap the ledger can never pass.
+
+An unscored outcome records its cause: `transient` (no reply after the retries, or a reply
+still cut off at the doubled limit), which a later run asks again once, or `unusable` (the
+judge replied and the reply could not be read, even after the repair), which no rerun changes.
 
 The cap is kept by reservation: before a request is sent, its worst-case cost (every byte of
 the prompt a token, every allowed output token used) is reserved; the actual cost replaces
@@ -34,6 +39,21 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """A failure no retry fixes (a bad key, an unknown model, a refused request)."""
+
+
+class GaveUp(PermanentError):
+    """Transient failures until the retries were used up (a timeout, 429, 5xx, a dropped
+    connection, an unreadable response)."""
+
+
+TRUNCATED = frozenset({"length", "max_tokens"})
+"""The stop reasons of a reply cut off at its token limit: OpenAI's `finish_reason` and
+Anthropic's `stop_reason`."""
+
+TRANSIENT, UNUSABLE = "transient", "unusable"
+
+OUTAGE_WAVE = 8
+"""Requests given up, with no reply yet in the run, that stop it at once (the service is down)."""
 
 
 class HostedJudge(Protocol):
@@ -78,6 +98,18 @@ class Outcome:
     cost_usd: float = 0.0
     requests: int = 0
     repaired: bool = False
+    cause: str | None = None
+    """Why it is unscored, where it is: TRANSIENT (asked again once by a later run) or UNUSABLE."""
+    retried: bool = False
+    """A later run asked again after a transient failure (so no run asks again)."""
+
+    def __post_init__(self) -> None:
+        if self.parsed.problem is None:
+            self.cause = None
+        elif self.cause not in (TRANSIENT, UNUSABLE):
+            # The judge replied and the reply could not be read; also every cached row written
+            # before causes were recorded: asking again would only repeat an answered request.
+            self.cause = UNUSABLE
 
     def to_cache(self) -> dict[str, Any]:
         p = self.parsed
@@ -85,6 +117,7 @@ class Outcome:
             "scores": p.scores, "reasons": p.reasons, "winner": p.winner, "problem": p.problem, "raw": self.raw,
             "model": self.model, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd, "requests": self.requests, "repaired": self.repaired,
+            "cause": self.cause, "retried": self.retried,
         }  # fmt: skip
 
     @classmethod
@@ -93,6 +126,7 @@ class Outcome:
         return cls(
             parsed, d.get("raw", ""), d.get("model", ""), int(d.get("input_tokens", 0)), int(d.get("output_tokens", 0)),
             float(d.get("cost_usd", 0.0)), int(d.get("requests", 0)), bool(d.get("repaired", False)),
+            d.get("cause"), bool(d.get("retried", False)),
         )  # fmt: skip
 
 
@@ -194,8 +228,13 @@ class HostedRunner:
         self.ledger = ledger
         self.sleep = sleep
         self.retries = 0
+        self.answered = 0
+        self.gave_up = 0
+        """Replies received and requests given up in this run: a wave of requests given up with
+        no reply at all is an outage, and stops the run."""
         self._rng = random.Random(retry.seed)
         self._rng_lock = threading.Lock()
+        self._answered_lock = threading.Lock()
 
     def _send(self, messages: Sequence[tuple[str, str]], max_tokens: int, top_logprobs: int) -> ChatReply:
         reserved = self.price.cost(worst_case_tokens(messages), max_tokens) if self.price else 0.0
@@ -209,7 +248,7 @@ class HostedRunner:
                     reply = self.judge.complete(messages, max_tokens, top_logprobs)
                 except TransientError as exc:
                     if attempt >= self.retry.max_retries:
-                        raise PermanentError(f"gave up after {attempt + 1} attempts: {exc}") from None
+                        raise GaveUp(f"gave up after {attempt + 1} attempts: {exc}") from None
                     with self._rng_lock:
                         pause = self.retry.delay(attempt, exc.retry_after, self._rng)
                     attempt += 1
@@ -219,23 +258,52 @@ class HostedRunner:
                 cost = self.price.cost(reply.input_tokens, reply.output_tokens) if self.price else 0.0
                 self.ledger.settle(reserved, self.judge.provider, reply.model, reply.input_tokens, reply.output_tokens, cost)
                 settled = True
+                with self._answered_lock:
+                    self.answered += 1
                 return reply
         finally:
             if not settled:
                 self.ledger.release(reserved)
 
-    def grade(self, call: JudgeCall) -> Outcome:
-        """One judge request, and one repair request when the reply cannot be read."""
-        reply = self._send(call.messages, call.max_tokens, call.top_logprobs)
+    def _read(self, call: JudgeCall, reply: ChatReply, max_tokens: int) -> Parsed:
+        """A reply cut off at its token limit is never read as a grade: what it holds may be a
+        draft the judge had not finished."""
+        if reply.finish_reason in TRUNCATED:
+            return Parsed(scores={c: None for c in call.criteria}, problem=f"truncated at the token limit ({max_tokens})")
         parsed = call.parse(reply.text)
         if call.rescore is not None and parsed.problem is None:
             parsed = call.rescore(reply, parsed)
+        return parsed
+
+    def grade(self, call: JudgeCall) -> Outcome:
+        """One judge request, and one repair request: a reply cut off at the token limit is
+        asked again with twice the limit, an unreadable one is asked for the format."""
+        try:
+            reply = self._send(call.messages, call.max_tokens, call.top_logprobs)
+        except GaveUp as exc:
+            with self._answered_lock:
+                self.gave_up += 1
+                down = not self.answered and self.gave_up >= max(self.concurrency, OUTAGE_WAVE)
+            if down:
+                raise
+            unscored = Parsed(scores={c: None for c in call.criteria}, problem=f"no reply: {exc}")
+            return Outcome(unscored, "", self.judge.model, cause=TRANSIENT)
+        parsed = self._read(call, reply, call.max_tokens)
         out = Outcome(parsed, reply.text, reply.model, reply.input_tokens, reply.output_tokens, self._cost(reply), 1)
         if parsed.problem is None:
             return out
-        messages = (*call.messages, ("assistant", reply.text or "(empty)"), repair_message(parsed.problem, call.reply_format))
-        fixed = self._send(messages, call.max_tokens, 0)
-        again = call.parse(fixed.text)
+        if reply.finish_reason in TRUNCATED:
+            messages, max_tokens, top = call.messages, call.max_tokens * 2, call.top_logprobs
+        else:
+            messages = (*call.messages, ("assistant", reply.text or "(empty)"), repair_message(parsed.problem, call.reply_format))
+            max_tokens, top = call.max_tokens, 0
+        try:
+            fixed = self._send(messages, max_tokens, top)
+        except GaveUp as exc:
+            parsed.problem = f"{parsed.problem}; the repair request got no reply: {exc}"
+            out.cause = TRANSIENT
+            return out
+        again = self._read(call, fixed, max_tokens)
         raw = f"{reply.text}\n--- repair ---\n{fixed.text}"
         if again.problem is not None:  # keep what either reply said for the criteria it did read
             for c, v in parsed.scores.items():
@@ -245,7 +313,7 @@ class HostedRunner:
                         again.reasons[c] = parsed.reasons[c]
         return Outcome(
             again, raw, fixed.model, out.input_tokens + fixed.input_tokens, out.output_tokens + fixed.output_tokens,
-            out.cost_usd + self._cost(fixed), 2, repaired=True,
+            out.cost_usd + self._cost(fixed), 2, repaired=True, cause=TRANSIENT if fixed.finish_reason in TRUNCATED else UNUSABLE,
         )  # fmt: skip
 
     def _cost(self, reply: ChatReply) -> float:

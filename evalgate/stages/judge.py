@@ -141,12 +141,17 @@ def attached_rubrics(tasks: list[Task], rubrics: dict[str, Rubric], rubrics_dir:
 
 @dataclass
 class CalibrationRow:
-    line: int
-    id: str
-    task: str
-    item: str
-    answer: str
-    scores: dict[str, int]
+    """One line of the calibration set. Each field but `line` is a key of the JSON object; other
+    keys (`kind`, `reasons`) are for people and not read. `description` metadata feeds the docs."""
+
+    line: int = field(metadata={"description": "Not a key: the line the row was read from, for error messages.", "key": False})
+    id: str = field(metadata={"description": "Unique id of the graded answer (a repeated id is an error)."})
+    task: str = field(metadata={"description": "The task whose rubrics grade it; must name a task under tasks_dir."})
+    item: str = field(metadata={"description": "The golden-set item id whose input (and reference) the judge sees with the answer."})
+    answer: str = field(metadata={"description": "The answer people graded, shown to the judge as the answer under review."})
+    scores: dict[str, int] = field(
+        metadata={"description": "Criterion -> people's grade, an integer 1-5; any subset of the task's rubric criteria."}
+    )
 
 
 def load_calibration(path: Path, tasks: dict[str, Task], rubrics_of: dict[str, list[Rubric]]) -> list[CalibrationRow]:
@@ -319,26 +324,65 @@ def _runner(judge: Any, j: JudgeParams, price: Any, ledger: Any) -> Any:
     )  # fmt: skip
 
 
-def execute(plan: Plan, cache: JudgeCache, runner: Any) -> tuple[int, int]:
+@dataclass
+class Executed:
+    hits: int
+    """Requests answered from the cache."""
+    sent: int
+    """Requests sent to the judge (the retried ones included)."""
+    retried_transient: int
+    """Cached transient failures (no reply, a truncated reply) asked again in this run."""
+
+
+def execute(plan: Plan, cache: JudgeCache, runner: Any) -> Executed:
     """Fill each request's outcome from the cache or the judge; cache each reply as it arrives.
-    Returns (requests answered from the cache, requests sent)."""
+
+    A cached outcome left unscored by a transient failure is asked again, once: its new outcome
+    is cached marked as retried, so no later run asks again. A request that got no reply after
+    its retries is cached (unscored, transient) once the judge has answered any request of the
+    run; a run in which it answered none is an outage: it stops, and records no failure."""
+    from evalgate.judging.engine import TRANSIENT, GaveUp
+
     by_key: dict[str, list[Planned]] = {}
     for p in plan.requests:
         by_key.setdefault(p.call.key, []).append(p)
     cached = cache.get_many(list(by_key))
+    retry: set[str] = set()
     for key, value in cached.items():
+        outcome = Outcome.from_cache(value)
+        if outcome.cause == TRANSIENT and not outcome.retried:
+            retry.add(key)
+            continue
         for p in by_key[key]:
-            p.outcome, p.cache_hit = Outcome.from_cache(value), True
-    todo = [ps[0].call for key, ps in by_key.items() if key not in cached]
+            p.outcome, p.cache_hit = outcome, True
+    todo = [ps[0].call for key, ps in by_key.items() if key not in cached or key in retry]
+    held: list[tuple[str, Outcome]] = []  # requests given up before the judge answered any
+    answered = False
+
+    def keep(key: str, outcome: Outcome) -> None:
+        cache.put(key, outcome.to_cache())
+        for p in by_key[key]:
+            p.outcome = outcome
+
     if todo:
         with progress("judging", len(todo)) as advance:
             for index, outcome in runner.run(todo):
-                call = todo[index]
-                cache.put(call.key, outcome.to_cache())
-                for p in by_key[call.key]:
-                    p.outcome = outcome
+                key = todo[index].key
+                outcome.retried = key in retry
+                no_reply = outcome.cause == TRANSIENT and outcome.requests == 0
+                if no_reply and not answered and not outcome.retried:
+                    held.append((key, outcome))
+                else:
+                    answered = answered or not no_reply
+                    keep(key, outcome)
+                if answered and held:
+                    for k, o in held:
+                        keep(k, o)
+                    held.clear()
                 advance(1)
-    return len(cached), len(todo)
+    if held:
+        raise GaveUp(f"the judge answered none of the {len(todo)} requests sent: {held[0][1].parsed.problem}")
+    return Executed(len(cached) - len(retry), len(todo), len(retry))
 
 
 # ----------------------------------------------------------------------------------- assembling
@@ -379,7 +423,8 @@ def assemble(plan: Plan, items: list[Item], rubrics_of: dict[str, list[Rubric]],
         row = {
             "task": p.task, "id": p.id, "rubric": p.rubric, "mode": p.mode, "side": p.side, "order": p.order,
             "sample": p.sample, "scores": o.parsed.scores, "winner": _winner_side(o, p.order) if p.mode == "pairwise" else None,
-            "reasons": o.parsed.reasons, "raw": o.raw, "problem": o.parsed.problem, "provider": "", "model": o.model,
+            "reasons": o.parsed.reasons, "raw": o.raw, "problem": o.parsed.problem, "cause": o.cause, "retried": o.retried,
+            "provider": "", "model": o.model,
             "input_tokens": o.input_tokens, "output_tokens": o.output_tokens, "cost_usd": round(o.cost_usd, 8),
             "requests": o.requests, "repaired": o.repaired, "cache_hit": p.cache_hit,
         }  # fmt: skip
@@ -515,10 +560,10 @@ def calibration_agreement(plan: Plan, calibration: list[CalibrationRow], rubrics
 # ------------------------------------------------------------------------------------ the stage
 
 
-def grade(judge: Any, model: str, plan: Plan, j: JudgeParams) -> tuple[int, int, Any]:
-    """Every request of `plan` graded, from the cache or the judge, priced into a ledger:
-    (answered from the cache, sent, ledger). A spend cap or a service that keeps failing
-    stops it with one line, what was graded kept in the cache."""
+def grade(judge: Any, model: str, plan: Plan, j: JudgeParams) -> tuple[Executed, Any]:
+    """Every request of `plan` graded, from the cache or the judge, priced into a ledger: (what
+    was answered from the cache, sent and retried; the ledger). A spend cap, or a service that
+    answers nothing in this run, stops it with one line, what was graded kept in the cache."""
     from evalgate.judging.engine import Ledger, Price
 
     price_cfg = j.prices.get(model) or j.prices.get(judge.model)
@@ -526,22 +571,22 @@ def grade(judge: Any, model: str, plan: Plan, j: JudgeParams) -> tuple[int, int,
     ledger = Ledger(j.max_cost_usd)
     cache = JudgeCache(judge_cache_path(j))
     try:
-        hits, sent = execute(plan, cache, _runner(judge, j, price, ledger))
+        done = execute(plan, cache, _runner(judge, j, price, ledger))
     except PermanentError as exc:
-        done = sum(p.outcome is not None for p in plan.requests)
+        graded = sum(p.outcome is not None for p in plan.requests)
         raise ServiceError(
-            f"judge: {judge.provider} {model}: {exc}; {done} of {len(plan.requests)} requests are graded and cached, "
+            f"judge: {judge.provider} {model}: {exc}; {graded} of {len(plan.requests)} requests are graded and cached, "
             "rerun to grade the rest"
         ) from None
     except SpendCapReached as exc:
-        done = sum(p.outcome is not None for p in plan.requests)
+        graded = sum(p.outcome is not None for p in plan.requests)
         raise InputError(
-            f"judge: stopped before the spend cap: {exc}. {done} of {len(plan.requests)} requests are graded "
+            f"judge: stopped before the spend cap: {exc}. {graded} of {len(plan.requests)} requests are graded "
             "and cached; raise judge.max_cost_usd and rerun to grade the rest (nothing graded is lost)"
         ) from None
     finally:
         cache.close()
-    return hits, sent, ledger
+    return done, ledger
 
 
 def judge_cache_path(j: JudgeParams) -> Path:
@@ -586,7 +631,7 @@ def run_judge(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         model = resolve_model(judge, j)
         plan = plan_requests(Planner(j, judge.provider, model), items, rubrics_of, calibration, golden)
         info(f"judge: {judge.provider} {model}: {len(plan.requests)} requests ({len(items)} items, {len(calibration)} calibration answers)")
-        hits, sent, ledger = grade(judge, model, plan, j)
+        done, ledger = grade(judge, model, plan, j)
         identity = judge.identity()
     finally:
         if hasattr(judge, "close"):
@@ -646,12 +691,18 @@ def run_judge(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         "tasks": task_metrics,
         "agreement": agreement,
         "order": order_stats,
-        "requests": {"total": len(plan.requests), "from_cache": hits, "sent": sent, "unscored": sum(1 for r in judge_rows if r["problem"])},
+        "requests": {
+            "total": len(plan.requests), "from_cache": done.hits, "sent": done.sent, "retried_transient": done.retried_transient,
+            "unscored": sum(1 for r in judge_rows if r["problem"]),
+            "unscored_transient": sum(1 for r in judge_rows if r["problem"] and r["cause"] == "transient"),
+            "unscored_unusable": sum(1 for r in judge_rows if r["problem"] and r["cause"] == "unusable"),
+        },  # fmt: skip
         "cost": {"ledger": ledger_rows, "spent_usd": round(ledger.spent_usd, 6), "cached_usd": round(from_cache_cost, 6)},
         "provenance": provenance,
     }
     write_artifact(root / PATHS["judge.metrics"], StageMetrics, metrics)
-    info(f"judge: {sent} requests sent, {hits} answered from the cache; spent ${ledger.spent_usd:.4f}")
+    retried = f" ({done.retried_transient} asked again after a transient failure)" if done.retried_transient else ""
+    info(f"judge: {done.sent} requests sent{retried}, {done.hits} answered from the cache; spent ${ledger.spent_usd:.4f}")
     for task, a in agreement.items():
         lo, hi = a["qwk_ci"]
         qwk = "n/a" if a["qwk"] is None else f"{a['qwk']:.2f}" + ("" if lo is None else f" (95% CI {lo:.2f} to {hi:.2f})")
@@ -671,7 +722,7 @@ def run_calibrate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     task_by_name = {t.name: t for t in tasks}
     calib_path = root / j.calibration
     if not calib_path.is_file():
-        raise InputError(f"{calib_path}: missing; judge.calibration names the calibration set (README: judge calibration)")
+        raise InputError(f"{calib_path}: missing; judge.calibration names the calibration set (docs/concepts/judge-calibration.md)")
     calibration = [r for r in load_calibration(calib_path, task_by_name, rubrics_of) if r.task in rubrics_of]
     golden = {(t, g.id): Item(task_by_name[t], g, {}) for t in rubrics_of for g in load_golden(task_by_name[t])}
     judge = make_judge(params)
