@@ -33,16 +33,51 @@ from typing import Any
 
 
 def decoder_layers(model: Any) -> Any | None:
-    """The ModuleList of decoder layers the causal LM loops over, or None for unknown layouts."""
+    """The ModuleList of decoder layers the causal LM loops over (`layers`; GPT-2's `h`), or None
+    where the layer shortcuts are not verified (`evalgate.architectures.VERIFIED`): there a layer
+    may return a tuple, take states from the layers below or feed a router loss, and skipping it
+    would change the numbers."""
     import torch
 
+    from evalgate.architectures import VERIFIED, model_type
+
+    if model_type(model) not in VERIFIED:
+        return None
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
-    layers = getattr(decoder, "layers", None)
     n = getattr(base.config.get_text_config(decoder=True), "num_hidden_layers", None)
-    if isinstance(layers, torch.nn.ModuleList) and len(layers) == n:
-        return layers
+    for name in ("layers", "h"):
+        layers = getattr(decoder, name, None)
+        if isinstance(layers, torch.nn.ModuleList) and len(layers) == n:
+            return layers
     return None
+
+
+def adapted_layers(model: Any) -> list[int] | None:
+    """The decoder layers the active adapter's config names (`layers_to_transform`); None for all."""
+    config = getattr(model, "peft_config", {}).get(getattr(model, "active_adapter", "default"))
+    layers = getattr(config, "layers_to_transform", None)
+    if layers is None:
+        return None
+    return [layers] if isinstance(layers, int) else list(layers)
+
+
+def warn_unshared(model: Any, stage: str, layers: list[int] | None = None) -> bool:
+    """Warn once, and return True, when the adapter leaves the lower layers untouched (`layers`,
+    by default its config's) but this architecture's layers cannot be skipped, so `stage` runs
+    every layer: the same numbers, more time."""
+    from evalgate.architectures import model_type, warn_once
+
+    layers = adapted_layers(model) if layers is None else layers
+    if not layers or min(layers) == 0 or decoder_layers(model) is not None:
+        return False
+    kind = model_type(model)
+    warn_once(
+        f"{stage}:{kind}",
+        f"{stage}: evalgate does not skip layers of the {kind} architecture (not verified), so layers "
+        f"0-{min(layers) - 1}, below the adapter, run every time (same results, slower)",
+    )
+    return True
 
 
 def adapter_floor(model: Any) -> int:

@@ -51,7 +51,11 @@ def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tiny_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random-weight Llama (2 layers, hidden 64) with the tiny tokenizer: a local HF directory."""
+    """A tiny random-weight Llama (2 layers, hidden 64) with the tiny tokenizer: a local HF directory.
+
+    Initialised with a range of 0.2: with the config's default 0.02 the residual stream is the
+    last token's embedding and the model answers every prompt with the same 12 newlines, so an
+    equality test on its answers could not tell prompts apart (test_evaluate asserts they differ)."""
     import shutil
 
     import torch
@@ -73,6 +77,7 @@ def tiny_model_dir(tiny_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFa
         pad_token_id=tok.pad_token_id,
         eos_token_id=tok.eos_token_id,
         bos_token_id=None,
+        initializer_range=0.2,
     )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(str(out))

@@ -84,6 +84,27 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def test_the_tiny_model_answers_different_prompts_differently(eval_project, tiny_model_dir):
+    """The equality tests on the tiny model's answers mean something only if its answers depend
+    on the prompt: greedy answers to the 12 golden questions, by `model.generate`, all differ."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from evalgate.models import load_tokenizer, resolve_base
+    from evalgate.prompts import render_prompt
+    from evalgate.tasks import load_golden, load_tasks
+
+    tok = load_tokenizer(resolve_base(str(tiny_model_dir)))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    answers = []
+    for item in load_golden(load_tasks(Path("tasks"))[0]):
+        ids = tok(render_prompt(tok, item.messages), return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            out = model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+        answers.append(tuple(out[0, ids["input_ids"].shape[1] :].tolist()))
+    assert len(answers) == 12 and len(set(answers)) == 12, [tok.decode(a) for a in answers]
+
+
 def test_predictions_are_identical_between_batch_sizes_1_and_8(eval_project, tiny_model_dir):
     from evalgate.generate import Request
     from evalgate.generate.hf import HFBackend

@@ -60,11 +60,19 @@ def fg_project(project, tiny_model_dir, monkeypatch):
     project.params["model"]["base"] = str(tiny_model_dir)
     project.params["forgetting"] = {"batch_size": 8}
     project.write_params()
-    write_jsonl(
-        project.root / "data" / "forgetting" / "toy_mc.jsonl",
-        [{"question": _sentence(rng, 4), "choices": [_sentence(rng, 2) for _ in range(3)], "gold": rng.randrange(3)} for _ in range(24)],
-    )
-    write_jsonl(project.root / "data" / "forgetting" / "toy_text.jsonl", [{"text": _sentence(rng, 12)} for _ in range(16)])
+    # What the base "knows": text it writes itself. Each gold answer and each text is the base's
+    # own most likely letter (or space) at every step, so a model that moves away from the base
+    # finds them less likely; the other choices are random words.
+    writer = _BaseWriter(tiny_model_dir)
+    docs = []
+    for _ in range(24):
+        question, gold = _sentence(rng, 4), rng.randrange(3)
+        choices = [_sentence(rng, 2) for _ in range(3)]
+        choices[gold] = writer.write(MC_TASK["doc_to_text"].replace("{{question}}", question) + " ", 10)
+        docs.append({"question": question, "choices": choices, "gold": gold})
+    write_jsonl(project.root / "data" / "forgetting" / "toy_mc.jsonl", docs)
+    texts = [{"text": writer.write(rng.choice(WORDS), 60)} for _ in range(16)]
+    write_jsonl(project.root / "data" / "forgetting" / "toy_text.jsonl", texts)
     folder = project.root / "tasks" / "forgetting"
     folder.mkdir(parents=True)
     (folder / "toy_mc.yaml").write_text(yaml.safe_dump(MC_TASK, sort_keys=False))
@@ -72,6 +80,34 @@ def fg_project(project, tiny_model_dir, monkeypatch):
     adapter = make_adapter(tiny_model_dir, project.root / "models" / "adapter", str(tiny_model_dir))
     _scale_lora_b(adapter, 0.0)
     return project
+
+
+class _BaseWriter:
+    """Greedy text from the tiny base model: its most likely lowercase letter at each step, in
+    words of five letters (a space after each, so perplexities per word stay finite)."""
+
+    def __init__(self, model_dir: Path):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tok = AutoTokenizer.from_pretrained(str(model_dir))
+        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+        self.letters = torch.tensor([self.tok.convert_tokens_to_ids(c) for c in "abcdefghijklmnopqrstuvwxyz"])
+        self.space = self.tok.convert_tokens_to_ids("\u0120")
+
+    def write(self, prompt: str, n: int) -> str:
+        import torch
+
+        ids = self.tok(prompt, add_special_tokens=False)["input_ids"]
+        start = len(ids)
+        with torch.inference_mode():
+            for i in range(n):
+                if i % 6 == 5:
+                    ids.append(self.space)
+                    continue
+                logits = self.model(input_ids=torch.tensor([ids])).logits[0, -1]
+                ids.append(int(self.letters[logits[self.letters].argmax()]))
+        return self.tok.decode(ids[start:]).strip() or "a"
 
 
 def _scale_lora_b(adapter: Path, factor: float) -> None:

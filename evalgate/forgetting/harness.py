@@ -123,7 +123,13 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
     import torch.nn.functional as F
     from lm_eval.models.huggingface import HFLM
 
-    from evalgate.trunk import adapter_floor, capture_input, decoder_layers, skip_lower_layers
+    from evalgate.trunk import (
+        adapter_floor,
+        capture_input,
+        decoder_layers,
+        skip_lower_layers,
+        warn_unshared,
+    )
     from evalgate.ui import progress, show_bars
 
     head = model.get_output_embeddings()
@@ -196,10 +202,22 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
             for q in range(at, width):  # padding attends to itself only
                 allowed[r, q, q] = True
             reads.append(row_reads)
-        # An additive mask in the model's dtype: what every attention implementation takes.
+        # An additive mask in the model's dtype: what every attention implementation takes. A
+        # prepared mask is used as given, so a sliding attention window (Gemma 2 and 3, Mistral)
+        # is applied here, by position as the model applies it to an unpacked row; where only
+        # some layers slide, the model takes one mask per layer type.
         dtype = lm.model.dtype
-        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
-        return ids.to(lm.device), pos.to(lm.device), mask[:, None].to(lm.device), reads
+
+        def additive(allow: Any) -> Any:
+            mask = torch.zeros(allow.shape, dtype=dtype).masked_fill_(~allow, torch.finfo(dtype).min)
+            return mask[:, None].to(lm.device)
+
+        mask: Any = additive(allowed)
+        if window is not None:
+            near = additive(allowed & (pos[:, :, None] - pos[:, None, :] < window))
+            every_layer_slides = set(layer_types or ["sliding_attention"]) == {"sliding_attention"}
+            mask = near if every_layer_slides else {"full_attention": mask, "sliding_attention": near}
+        return ids.to(lm.device), pos.to(lm.device), mask, reads
 
     class SharedTrunkLM(HFLM):  # type: ignore[misc]
         # lm-eval's own bars (tokenising, generating) follow evalgate's: off in logs.
@@ -213,7 +231,8 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
             return super().generate_until(requests, disable_tqdm=disable_tqdm or not show_bars())
 
         def _loglikelihood_tokens(self, requests: Any, disable_tqdm: bool = False, override_bs: int | None = None) -> Any:
-            if self.backend != "causal" or self.batch_size == "auto":
+            # A sliding window on an architecture outside VERIFIED: its masks are not known, lm-eval's own pass.
+            if self.backend != "causal" or self.batch_size == "auto" or (window is not None and layers is None):
                 return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
             keyed = []
             groups: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
@@ -259,7 +278,13 @@ def shared_trunk_lm(model: Any, store: TrunkStore | None, **kwargs: Any) -> Any:
                     self.cache_hook.add_partial("loglikelihood", req_str, answer)
             return res
 
+    text_config = model.config.get_text_config(decoder=True)
+    layer_types = getattr(text_config, "layer_types", None)
+    window = getattr(text_config, "sliding_window", None)
+    if layer_types is not None and "sliding_attention" not in layer_types:
+        window = None
     layers = decoder_layers(model)
+    warn_unshared(model, "forgetting")
     trunk = SharedTrunk(adapter_floor(model) if layers is not None else 0, layers, store)
     lm = SharedTrunkLM(pretrained=model, **kwargs)
     lm.trunk = trunk

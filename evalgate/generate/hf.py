@@ -31,7 +31,7 @@ from evalgate.generate.layers import (
 from evalgate.generate.layers import eos_ids as find_eos_ids
 from evalgate.loading import Placement
 from evalgate.models import BaseModelRef
-from evalgate.trunk import adapter_floor, capture_input, decoder_layers
+from evalgate.trunk import adapter_floor, capture_input, decoder_layers, warn_unshared
 
 if TYPE_CHECKING:
     from evalgate.generate.kv import SlabCache
@@ -86,6 +86,7 @@ class HFBackend:
 
                 model = PeftModel.from_pretrained(model, str(self.adapter_dir), is_trainable=False)
                 self._floor = adapter_floor(model)
+                warn_unshared(model, "evaluate")
                 self._adapter_name = model.active_adapter
             model.eval()
             contiguous_lm_head_input(model)

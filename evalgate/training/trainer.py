@@ -75,6 +75,9 @@ def sft_config(train: TrainParams, placement: Placement, work_dir: Path, has_eva
         include_num_input_tokens_seen="non_padding",
         # Cached lower-layer states are looked up by each record's `row`, which must survive.
         remove_unused_columns=not cached,
+        # The objective is the token loss on every path (TRL's, evalgate's, the model's own): an MoE
+        # router's load-balancing loss reads every layer's router, frozen layers included.
+        router_aux_loss_coef=0.0,
         **eval_kwargs,
     )
 
