@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.evalgate-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup pipeline test lint bench clean-venv
+.PHONY: setup pipeline test lint docs bench clean-venv
 
 setup: $(STAMP)
 
@@ -33,7 +33,11 @@ test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check evalgate tests benchmarks scripts
+	$(BIN)/ruff check evalgate tests benchmarks scripts docs
+
+# The docs site (mkdocs.yml, docs/) into site/; the reference pages are generated from the code.
+docs: setup
+	$(BIN)/mkdocs build --strict
 
 bench: setup
 	$(BIN)/python benchmarks/prepare_throughput.py

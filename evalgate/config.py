@@ -30,35 +30,58 @@ class InputSpec(StrictModel):
 
 
 class NearDedupParams(StrictModel):
-    enabled: bool = True
+    enabled: bool = Field(True, description="Remove near-duplicate training records (MinHash LSH, verified by estimated Jaccard); false keeps them.")
     shingle_size: int = Field(5, ge=1, le=64, description="Characters per shingle.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
     threshold: float = Field(0.85, gt=0.0, le=1.0, description="Jaccard similarity to call two records near-duplicates.")
-    seed: int = Field(1, ge=0)
+    seed: int = Field(1, ge=0, description="Seed of the MinHash permutations (the leakage check uses the same signatures).")
 
 
 class LeakageParams(StrictModel):
-    enabled: bool = True
+    enabled: bool = Field(
+        True,
+        description=(
+            "Remove training records whose user text near-duplicates a golden-set prompt (rendered through the "
+            "task's user_template); uses near_dedup's shingle_size, num_perm and seed."
+        ),
+    )
     threshold: float = Field(0.85, gt=0.0, le=1.0, description="Jaccard similarity between a training prompt and a golden-set prompt that counts as leakage.")
 
 
 class SplitParams(StrictModel):
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    val_fraction: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Share of records sent to validation: a record goes there when sha256(salt, normalised content) falls below it.",
+    )
     salt: str = Field("evalgate-split-v1", min_length=1, description="Changing it reshuffles the split.")
 
 
 class PrepareParams(StrictModel):
-    inputs: list[InputSpec] = Field(min_length=1)
-    output_dir: str = "data/prepared"
+    inputs: list[InputSpec] = Field(
+        min_length=1,
+        description="Training data files: each a path or glob (a plain string), or {path, format}. Required.",
+    )
+    output_dir: str = Field(
+        "data/prepared",
+        description="Where train.jsonl, val.jsonl and manifest.json are written (dvc.yaml's prepare outs name it too).",
+    )
     max_tokens: int = Field(2048, ge=8, description="Longest record allowed, in base-model tokens of the rendered chat.")
-    on_invalid: Literal["fail", "skip"] = "fail"
+    on_invalid: Literal["fail", "skip"] = Field(
+        "fail",
+        description=(
+            "fail: any invalid record exits 2 and nothing is written; skip: write the valid records and list "
+            "each rejected line with its reason in reports/prepare.json."
+        ),
+    )
     contradictions: Literal["drop_all", "keep_first", "report", "fail"] = Field(
         "drop_all",
         description="Records with the same prompt but different answers: drop them all, keep the first, keep all and report, or fail.",
     )
-    near_dedup: NearDedupParams = NearDedupParams()
-    leakage: LeakageParams = LeakageParams()
-    split: SplitParams = SplitParams()
+    near_dedup: NearDedupParams = Field(NearDedupParams(), description="Near-duplicate removal among training records.")
+    leakage: LeakageParams = Field(LeakageParams(), description="Removal of training records that near-duplicate golden-set prompts.")
+    split: SplitParams = Field(SplitParams(), description="The train/validation split, by content hash.")
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -69,9 +92,9 @@ class PrepareParams(StrictModel):
 
 
 class LoraParams(StrictModel):
-    r: int = Field(8, ge=1, le=1024)
-    alpha: float = Field(16, gt=0)
-    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    r: int = Field(8, ge=1, le=1024, description="LoRA rank: the inner dimension of each adapter's low-rank update (at most the hidden size).")
+    alpha: float = Field(16, gt=0, description="LoRA scaling numerator: the update is scaled by alpha / r.")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout probability on the adapter's input during training.")
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description="Module names (e.g. [q_proj, v_proj]) or 'all-linear'."
     )
@@ -114,12 +137,20 @@ class ReplayParams(StrictModel):
     weight: float = Field(
         1.0, gt=0, le=100, description="Each replay token's loss relative to an assistant token's (targets: base)."
     )
-    seed: int = 0
+    seed: int = Field(0, description="Seed of the passage sample (each source sampled with its own seeded generator).")
 
 
 class TrainParams(StrictModel):
-    output_dir: str = "models/adapter"
-    quantization: Literal["nf4", "int8", "none"] = "nf4"
+    output_dir: str = Field(
+        "models/adapter", description="Where the PEFT adapter is written (removed when a run starts, so no stale adapter survives a failed one)."
+    )
+    quantization: Literal["nf4", "int8", "none"] = Field(
+        "nf4",
+        description=(
+            "Base weights while training, through bitsandbytes: nf4 (4-bit NF4 with double quantisation: QLoRA), "
+            "int8 (8-bit), or none (the compute dtype; what the CPU demo uses)."
+        ),
+    )
     compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
         description=(
@@ -128,12 +159,16 @@ class TrainParams(StrictModel):
             "ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY caps are honoured."
         ),
     )
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    lora: LoraParams = LoraParams()
-    learning_rate: float = Field(2e-4, gt=0.0, lt=1.0)
-    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
-    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
-    weight_decay: float = Field(0.0, ge=0.0)
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when available, else CPU (under accelerate launch, each process its own GPU)."
+    )
+    lora: LoraParams = Field(LoraParams(), description="The LoRA adapter's shape: rank, scaling, dropout, modules and layers.")
+    learning_rate: float = Field(2e-4, gt=0.0, lt=1.0, description="Peak learning rate of AdamW (reached after warmup).")
+    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = Field(
+        "cosine", description="How the learning rate decays after warmup."
+    )
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="Share of the total optimisation steps spent warming the learning rate up.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay on the trained (adapter) weights.")
     epochs: float = Field(1.0, gt=0.0, description="Passes over the training records (the budget; fractions allowed).")
     max_steps: int | None = Field(None, ge=1, description="Overrides epochs when set.")
     max_minutes: float | None = Field(
@@ -158,25 +193,34 @@ class TrainParams(StrictModel):
         ge=0,
         description="Disk kept for cached lower-layer states across runs (a data commit reuses its unchanged records'); 0: memory only.",
     )
-    batch_size: int = Field(4, ge=1)
-    grad_accum: int = Field(1, ge=1)
+    batch_size: int = Field(4, ge=1, description="Records per optimisation micro-batch (also the validation batch size).")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches accumulated per optimiser step (effective batch: batch_size x grad_accum).")
     max_length: int = Field(512, ge=16, description="Training sequence length in tokens (see long_records).")
     long_records: Literal["truncate", "drop"] = Field(
         "truncate",
         description="A record longer than max_length: cut to it (its answer may lose its end) or left out of training.",
     )
     max_train_records: int | None = Field(None, ge=1, description="Train on a deterministic subset (demo profiles).")
-    max_val_records: int | None = Field(None, ge=1)
-    packing: bool = False
+    max_val_records: int | None = Field(
+        None, ge=1, description="Validate on a deterministic subset of this many records (the lowest id hashes); default: all."
+    )
+    packing: bool = Field(
+        False, description="Pack several records into one training sequence (TRL); needs frozen_layers: recomputed or auto."
+    )
     group_by_length: bool = Field(True, description="Batch records of similar length together (less padding).")
     replay: ReplayParams | None = Field(
-        None, description="General text rehearsed beside the task data (README: forgetting); omit for none."
+        None, description="General text rehearsed beside the task data, against forgetting (docs: concepts/forgetting); omit for none."
     )
-    gradient_checkpointing: bool = False
-    seed: int = 42
-    eval_steps: int = Field(25, ge=1)
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute activations in the backward pass: less memory, slower (about 10x per step on a CPU); opt-in.",
+    )
+    seed: int = Field(42, description="Seed of initialisation, data order and dropout: the same seed gives the same adapter bytes on the same CPU class.")
+    eval_steps: int = Field(
+        25, ge=1, description="Optimisation steps between validation passes (and checkpoints, for early stopping's best one)."
+    )
     early_stopping_patience: int | None = Field(3, ge=1, description="Evaluations without improvement before stopping.")
-    logging_steps: int = Field(5, ge=1)
+    logging_steps: int = Field(5, ge=1, description="Steps between training-loss log points (plots/train_loss.csv).")
     overfit_train_loss: float = Field(0.1, ge=0.0, description="Warn when train loss falls below this while val loss stalls.")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores).")
 
@@ -194,8 +238,12 @@ class TrainParams(StrictModel):
 
 
 class ExportParams(StrictModel):
-    output_dir: str = "models/merged"
-    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    output_dir: str = Field(
+        "models/merged", description="Where `evalgate export` writes the merged model (safetensors and tokenizer) for vLLM or TGI."
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "bfloat16", description="Precision of the merged weights (the merge itself runs on CPU, never into 4-bit weights)."
+    )
 
 
 class ServerParams(StrictModel):
@@ -208,8 +256,8 @@ class ServerParams(StrictModel):
     )
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the key, if the server wants one.")
     concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(3, ge=0, le=20)
+    timeout_s: float = Field(120.0, gt=0, description="Seconds one request may take before it is retried (or fails the stage).")
+    max_retries: int = Field(3, ge=0, le=20, description="Retries of a failed or timed-out request (the openai client's backoff).")
 
 
 def _registered(name: str, find: Callable[[str], object]) -> str:
@@ -262,18 +310,22 @@ class EvaluateParams(StrictModel):
     quantization: Literal["none", "nf4", "int8"] = Field(
         "none", description="Base weights at evaluation; none is fastest on CPU."
     )
-    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="As train.compute_dtype: bfloat16 where the hardware multiplies it natively, else float32."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU.")
     token_budget: int = Field(
         12_288, ge=256, description="Most padded tokens (prompt + new) in one generation batch."
     )
-    max_batch_size: int = Field(32, ge=1, le=1024)
+    max_batch_size: int = Field(32, ge=1, le=1024, description="Most prompts in one generation batch (token_budget bounds it too).")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores).")
     max_items_per_task: int | None = Field(
         None, ge=1, description="Evaluate a deterministic subset of each golden set (demo profiles)."
     )
-    runs_dir: str = "runs"
-    metrics: str = "metrics/eval.json"
+    runs_dir: str = Field(
+        "runs", description="Where <side>/predictions.jsonl and scores.jsonl are written (the judge stage reads them there)."
+    )
+    metrics: str = Field("metrics/eval.json", description="Per task and metric: base, candidate, delta, stderr, n, provenance.")
     cache: str | None = Field(
         None, description="The answer cache (SQLite); default: predictions.sqlite in the evalgate cache directory."
     )
@@ -291,7 +343,7 @@ class EvaluateParams(StrictModel):
         le=1.0,
         description="Warn when more than this share of a side's answers to a task were cut at max_new_tokens.",
     )
-    server: ServerParams | None = None
+    server: ServerParams | None = Field(None, description="The OpenAI-compatible server; required with backend: openai-compatible.")
 
     @model_validator(mode="after")
     def _server_for_remote(self) -> EvaluateParams:
@@ -349,11 +401,13 @@ class JudgeParams(StrictModel):
     calibration: str = Field(
         "golden_sets/judge_calibration.jsonl", description="Answers graded by people, per criterion: the judge's agreement is measured on them."
     )
-    rubrics_dir: str = "tasks/rubrics"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    rubrics_dir: str = Field("tasks/rubrics", description="Where rubric files (<name>.yaml) live; tasks attach them by name.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="local judge: auto picks CUDA when available, else CPU.")
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="local judge: as train.compute_dtype."
+    )
     token_budget: int = Field(32768, ge=256, description="local: most padded tokens in one batch.")
-    max_batch_size: int = Field(32, ge=1, le=1024)
+    max_batch_size: int = Field(32, ge=1, le=1024, description="local: most answers in one batch (token_budget bounds it too).")
     cache: str | None = Field(None, description="The judge's reply cache (SQLite); default: judge.sqlite in the evalgate cache directory.")
 
     @model_validator(mode="after")
@@ -411,7 +465,13 @@ class GateCheck(StrictModel):
     `judge:rubric/metric` / `forgetting:task/metric` for those stages' metrics."""
 
     name: str | None = Field(None, description="Shown in reports; defaults to '<target> <kind>'.")
-    target: str = Field(pattern=r"^((eval|judge|forgetting):)?[A-Za-z0-9_\-]+/[A-Za-z0-9_\-.]+$")
+    target: str = Field(
+        pattern=r"^((eval|judge|forgetting):)?[A-Za-z0-9_\-]+/[A-Za-z0-9_\-.]+$",
+        description=(
+            "The metric checked: task/metric from metrics/eval.json, judge:task/criterion (or judge:task/win_rate), "
+            "or forgetting:task/metric."
+        ),
+    )
     kind: CheckKindName = Field(description="A registered check kind (evalgate.checks): min, min_coverage, max_drop_vs_base, ...")
     threshold: float | None = Field(None, description="min: the floor on the candidate; min_coverage: the share of items.")
     margin: float | None = Field(
@@ -457,9 +517,11 @@ class GateCheck(StrictModel):
 
 class GateParams(StrictModel):
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Two-sided confidence of every interval.")
-    ci_method: Literal["bca", "percentile"] = "bca"
+    ci_method: Literal["bca", "percentile"] = Field(
+        "bca", description="Paired bootstrap interval: bias-corrected and accelerated (BCa) or percentile."
+    )
     resamples: int = Field(10_000, ge=1_000, le=1_000_000, description="Paired bootstrap resamples.")
-    seed: int = 0
+    seed: int = Field(0, description="Seed of the bootstrap resampling: the same inputs give the same intervals.")
     power: float = Field(0.8, gt=0.5, lt=1.0, description="Power for the minimum detectable effect.")
     underpowered: Literal["warn", "fail"] = Field(
         "warn", description="When a check's minimum detectable effect exceeds its margin."
@@ -492,14 +554,14 @@ class GateParams(StrictModel):
         description="Pairwise (win_rate) checks count only while this share of items keeps its winner when the answers swap places.",
     )
     promoted: str = Field("registry/promoted.json", description="The promoted run (for max_drop_vs_promoted).")
-    output: str = "reports/gate.json"
-    checks: list[GateCheck] = Field(min_length=1)
+    output: str = Field("reports/gate.json", description="The gate report: every check's estimate, CI, p-values, MDE, verdict and reason.")
+    checks: list[GateCheck] = Field(min_length=1, description="The policy: one entry per check (target, kind, threshold or margin).")
 
 
 class ReportParams(StrictModel):
     """What `evalgate report` writes and how much of each run it embeds (the HTML stays bounded)."""
 
-    html: str = "reports/report.html"
+    html: str = Field("reports/report.html", description="The self-contained HTML regression report.")
     summary: str = Field("reports/summary.md", description="Markdown verdict for PR comments and job summaries.")
     metrics: str = Field("metrics/summary.json", description="Flat numbers for `dvc metrics show/diff`.")
     deltas_plot: str = Field("plots/deltas.csv", description="Per task and metric delta with its CI, for `dvc plots`.")
@@ -520,16 +582,18 @@ class Params(StrictModel):
             "kinds (@check), providers (@provider) or scorers (@scorer). Relative to this file's folder."
         ),
     )
-    model: ModelParams = ModelParams()
-    tasks_dir: str = "tasks"
-    prepare: PrepareParams
-    train: TrainParams = TrainParams()
-    export: ExportParams = ExportParams()
-    evaluate: EvaluateParams = EvaluateParams()
-    judge: JudgeParams = JudgeParams()
-    forgetting: ForgettingParams = ForgettingParams()
-    gate: GateParams | None = None
-    report: ReportParams = ReportParams()
+    model: ModelParams = Field(ModelParams(), description="The base model every stage loads.")
+    tasks_dir: str = Field("tasks", description="Where evaluation task files (*.yaml) live, relative to the repo root.")
+    prepare: PrepareParams = Field(description="The prepare stage: inputs, validation, de-duplication, leakage, split. Required.")
+    train: TrainParams = Field(TrainParams(), description="The train stage: quantisation, LoRA, schedule, replay.")
+    export: ExportParams = Field(ExportParams(), description="`evalgate export`: the merged full-precision model.")
+    evaluate: EvaluateParams = Field(EvaluateParams(), description="The evaluate stage: generation backend, batching, caches.")
+    judge: JudgeParams = Field(JudgeParams(), description="The judge stage: provider, model, modes, limits, cost, calibration.")
+    forgetting: ForgettingParams = Field(
+        ForgettingParams(), description="The forgetting stage: lm-eval tasks and document subsets."
+    )
+    gate: GateParams | None = Field(None, description="The gate policy and its statistics; the gate stage refuses to run without it.")
+    report: ReportParams = Field(ReportParams(), description="The report stage: output paths and how much of each run is embedded.")
 
     @model_validator(mode="after")
     def _relative_paths(self) -> Params:

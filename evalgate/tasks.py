@@ -25,7 +25,10 @@ _SLUG = r"^[a-z0-9][a-z0-9_\-]*$"
 class GenerationSpec(StrictModel):
     """Greedy decoding; a prompt's answer ends at EOS, `max_new_tokens` or the first stop string."""
 
-    max_new_tokens: int = Field(128, ge=1, le=8192)
+    max_new_tokens: int = Field(
+        128, ge=1, le=8192,
+        description="Most tokens generated per answer; an answer cut here counts as truncated (evaluate.warn_truncated_share).",
+    )
     stop: list[str] = Field(default_factory=list, description="Stop strings; the answer is cut before the first.")
 
     @model_validator(mode="after")
@@ -38,7 +41,9 @@ class GenerationSpec(StrictModel):
 class ScorerEntry(StrictModel):
     scorer: str = Field(description="A registered scorer name (`evalgate scorers` lists them).")
     metric: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", description="Metric name; defaults to the scorer name.")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="The scorer's parameters, validated by its Params model (`evalgate scorers` lists them)."
+    )
 
     @property
     def metric_name(self) -> str:
@@ -48,14 +53,26 @@ class ScorerEntry(StrictModel):
 class TaskSpec(StrictModel):
     name: str = Field(pattern=_SLUG, description="Slug used in metric names.")
     version: int = Field(1, ge=1, description="Bump when the task changes meaning.")
-    description: str = ""
+    description: str = Field(
+        "", description="What the task asks; the judge's description of the task when there is no system_prompt."
+    )
     golden_set: str = Field(description="JSONL golden set, relative to the repo root.")
-    id_field: str = "id"
-    reference_field: str = "reference"
-    system_prompt: str | None = None
+    id_field: str = Field(
+        "id", description="The golden record's key holding its id (a non-empty string or integer, unique in the set)."
+    )
+    reference_field: str = Field(
+        "reference", description="The golden record's key holding the reference answer the scorers compare with."
+    )
+    system_prompt: str | None = Field(
+        None, description="System message before the rendered user turn (none: no system turn)."
+    )
     user_template: str = Field(min_length=1, description="Jinja template over golden-set record fields.")
-    generation: GenerationSpec = Field(default_factory=GenerationSpec)
-    scorers: list[ScorerEntry] = Field(min_length=1)
+    generation: GenerationSpec = Field(
+        default_factory=GenerationSpec, description="How answers are generated: greedy, up to max_new_tokens, cut at stop strings."
+    )
+    scorers: list[ScorerEntry] = Field(
+        min_length=1, description="The deterministic scorers applied to every answer; each entry yields one metric (task/metric)."
+    )
     primary_metric: str | None = Field(None, description="Defaults to the first scorer's metric.")
     rubrics: list[str] = Field(
         default_factory=list, description="Judge rubrics (tasks/rubrics/<name>.yaml) that grade this task's answers."

@@ -1,4 +1,6 @@
-"""Screenshot the top of an HTML report in headless Chromium (the README's docs/report.png).
+"""Screenshot the top of an HTML report in headless Chromium (docs/report.png: the README's picture).
+
+The docs' report page (docs/stages/report.md) shows it too and links here.
 
     python scripts/report_screenshot.py [reports/report.html] [docs/report.png] [--height 1666]
 

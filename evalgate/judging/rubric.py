@@ -36,14 +36,19 @@ class Criterion(StrictModel):
 
 
 class RubricSpec(StrictModel):
-    name: str = Field(pattern=SLUG)
-    version: int = Field(1, ge=1)
-    description: str = ""
+    name: str = Field(
+        pattern=SLUG, description="Lowercase slug; tasks attach the rubric by it (`rubrics: [name]`), unique across files."
+    )
+    version: int = Field(1, ge=1, description="Bump when the rubric changes meaning (any edit already changes its hash).")
+    description: str = Field("", description="Shown to the judge beside the rubric's name.")
     reference: bool = Field(
         True, description="Reference-based (the golden answer is shown to the judge) or reference-free."
     )
     instructions: str = Field("", description="Extra guidance shown to the judge before the criteria.")
-    criteria: dict[str, Criterion] = Field(min_length=1)
+    criteria: dict[str, Criterion] = Field(
+        min_length=1,
+        description="Criterion name (a lowercase slug; win_rate is reserved) -> its description and 1-5 levels; targets judge:<task>/<criterion>.",
+    )
 
     @model_validator(mode="after")
     def _criterion_names(self) -> RubricSpec:

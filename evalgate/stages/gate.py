@@ -59,7 +59,7 @@ def read_verdict(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     """The recorded gate report, refused when missing, unreadable or about other metrics than
     the ones on disk now (a stale verdict must not pass a pipeline)."""
     if params.gate is None:
-        raise InputError("params.yaml: gate: section is missing; add the gate policy (see README: gate)")
+        raise InputError("params.yaml: gate: section is missing; add the gate policy (see docs/stages/gate.md)")
     path = root / params.gate.output
     if not path.is_file():
         raise InputError(f"{path}: missing; run `evalgate gate` (or `dvc repro`) to record a verdict")
@@ -204,7 +204,7 @@ def run_gate(params: Params, root: Path = Path("."), policy_ref: str | None = No
 
     own = params.gate
     if own is None:
-        raise InputError("params.yaml: gate: section is missing; add the gate policy (see README: gate)")
+        raise InputError("params.yaml: gate: section is missing; add the gate policy (see docs/stages/gate.md)")
     gate, introduced = own, False
     if policy_ref:
         found = base_policy(policy_ref, params_path or root / "params.yaml", root)
