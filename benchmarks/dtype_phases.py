@@ -12,8 +12,10 @@ model (SmolLM2-135M) and prints seconds, tokens/s and the float32/bfloat16 ratio
 * forgetting scoring: a loglikelihood batch (8 x 120 tokens through the model, the LM head and
   log-softmax in float32 on the 24 continuation positions, as the forgetting stage scores).
 
-(Sizes are small so that the emulated classes, where a bf16 matmul runs at a few GFLOP/s, finish
-in minutes; each figure is the best of `--repeats` after a warm-up.)
+(Sizes are small so that the emulated classes, where a bf16 matmul runs at a few GFLOP/s, finish;
+each figure is the best of `--repeats` after a warm-up. On 2 cores the native and AVX512_CORE
+classes take a few minutes each; the AVX2 class about 20 minutes at 3 repeats, about 7 at
+`--repeats 1`.)
 
     python benchmarks/dtype_phases.py [--classes native avx512 avx2] [--repeats 3]
 
