@@ -14,8 +14,8 @@ model (SmolLM2-135M) and prints seconds, tokens/s and the float32/bfloat16 ratio
 
 (Sizes are small so that the emulated classes, where a bf16 matmul runs at a few GFLOP/s, finish;
 each figure is the best of `--repeats` after a warm-up. On 2 cores the native and AVX512_CORE
-classes take a few minutes each; the AVX2 class about 20 minutes at 3 repeats, about 7 at
-`--repeats 1`.)
+classes take a few minutes each; the AVX2 class takes far longer (one bf16 training step there
+takes 13 s), so run it with `--repeats 1`.)
 
     python benchmarks/dtype_phases.py [--classes native avx512 avx2] [--repeats 3]
 
