@@ -23,8 +23,9 @@ from evalgate.errors import ConfigError, InputError
 WEAKENED, TIGHTENED, CHANGED = "weakened", "tightened", "changed"
 _ORDER = {WEAKENED: 0, CHANGED: 1, TIGHTENED: 2}
 
-# Top-level settings: +1 when a larger value is stricter, -1 when a larger value is weaker, for
-# orderings (fail > warn, holm > none) the stricter value; 0: neither (reported as changed).
+# Top-level numeric settings where a larger value is stricter (+1); for the settings with a
+# stricter choice (fail over warn, holm over none), that choice. Any other setting that moves is
+# reported as changed, neither weakened nor tightened.
 _NUMERIC = {
     "confidence": +1,  # wider intervals: a bound is harder to clear
     "power": +1,  # a larger minimum detectable effect: more checks found uninformative
