@@ -184,13 +184,16 @@ class TrunkStore:
         self.max_bytes = max_bytes
         self._written = 0
 
-    def key(self, ids: list[int], floor: int, parts: str = "kv") -> str:
+    def key(self, ids: list[int], floor: int, parts: str = "kv", context: str = "") -> str:
         """`parts`: "kv" (hidden states plus the lower layers' keys and values, for decoding) or
-        "hidden" (the hidden states alone, for training)."""
+        "hidden" (the hidden states alone, for training). `context`: the batch the states were
+        computed in, where that changes the numbers (`evalgate.generate.hf.Batch.context`)."""
         h = hashlib.sha256(self.namespace.encode())
         h.update(f"|floor={floor}|".encode())
         if parts != "kv":
             h.update(f"parts={parts}|".encode())
+        if context:
+            h.update(f"context={context}|".encode())
         h.update(",".join(map(str, ids)).encode())
         return h.hexdigest()
 

@@ -206,7 +206,7 @@ def test_killed_run_resumes_generating_only_the_rest(eval_project, run_cli, monk
     calls = {"n": 0}
 
     def crash_after_three_batches(self, *args, **kwargs):
-        if calls["n"] == 3:  # three batches of two items (base and candidate decode together)
+        if calls["n"] == 6:  # three batches of two items, each decoded once per side
             raise KeyboardInterrupt  # a kill mid-run
         calls["n"] += 1
         return original(self, *args, **kwargs)
@@ -373,8 +373,8 @@ def test_shared_prefix_leaves_every_row_a_token():
 
 @pytest.mark.parametrize("layers", [None, [1]], ids=["all-layers", "top-layer"])
 def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, monkeypatch, layers):
-    """generate_pair answers base and candidate together, the candidate skipping the layers
-    below the adapter; the answers must be those of each side generated on its own."""
+    """run_batch answers base and candidate together, the candidate skipping the layers below
+    the adapter; the answers must be those of each side generated on its own."""
     import evalgate.generate.batching as batching
     import evalgate.generate.hf as hf
     from evalgate.generate import Request
@@ -408,19 +408,21 @@ def test_paired_answers_equal_one_side_at_a_time(eval_project, tiny_model_dir, m
         def count(module, args, kwargs, passes=prompt_passes):
             passes["n"] += int(args[0].shape[1] > 1)
 
+        backend._prefixes.clear()  # the one-sided runs left their prefix passes behind
+        plan = backend.plan(requests)
         handle = lowest.register_forward_pre_hook(count, with_kwargs=True)
         paired: dict[int, tuple] = {}
-        for chunk in backend.generate_pair(requests):
-            paired.update({i: (b, c) for i, b, c in chunk})
+        for batch in plan.batches:
+            base, cand = backend.run_batch(plan.ids, batch, base=True, candidate=True)
+            paired.update({i: (b, c) for i, b, c in zip(batch.rows, base, cand, strict=True)})
         handle.remove()
         assert sorted(paired) == list(range(len(prompts)))
         assert [(b.text, b.tokens, b.finish_reason) for b, _ in (paired[i] for i in range(9))] == alone[False]
         assert [(c.text, c.tokens, c.finish_reason) for _, c in (paired[i] for i in range(9))] == alone[True]
         assert alone[False] != alone[True]
-        ids = backend._tokenize(requests)
-        ((_, _, prefix, batches),) = backend._plan(requests, ids)
-        assert len(batches) == 3  # 9 prompts in batches of 4
-        chunks = sum(len(batching.prefill_chunks([len(ids[i]) - len(prefix) for i in rows])) for rows in batches)
+        assert len(plan.batches) == 3  # 9 prompts in batches of 4
+        prefix = plan.batches[0].prefix
+        chunks = sum(len(batching.prefill_chunks([len(plan.ids[i]) - len(prefix) for i in b.rows])) for b in plan.batches)
         prefixes = 2 if prefix else 0  # one prefix pass per side
         assert bool(prefix) == (min_prefix == 16)
         assert prompt_passes["n"] == (chunks if layers else 2 * chunks) + prefixes
@@ -442,7 +444,6 @@ def test_new_adapter_skips_the_shared_layers_with_stored_base_states(eval_projec
     """After a data-only change (new adapter, base answers cached), the candidate reads the
     base's stored prompt states below the adapter instead of recomputing them; its answers are
     those of a run that computes everything."""
-    from evalgate.generate.hf import HFBackend
 
     root = eval_project.root
     make_adapter(tiny_model_dir, root / "models" / "adapter", str(tiny_model_dir), layers=[1])
@@ -451,18 +452,10 @@ def test_new_adapter_skips_the_shared_layers_with_stored_base_states(eval_projec
     assert len(stored) == 12  # one per prompt
 
     make_adapter(tiny_model_dir, root / "models" / "adapter", str(tiny_model_dir), seed=7, layers=[1])
-    used = {"batches": 0}
-    original = HFBackend._generate_from_trunk
-
-    def spy(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
-        used["batches"] += out is not None
-        return out
-
-    monkeypatch.setattr(HFBackend, "_generate_from_trunk", spy)
     counter = Counter(monkeypatch)
     assert run_cli("evaluate").exit_code == 0
-    assert counter.generated == 12 and used["batches"] == 2  # 12 prompts in batches of 8
+    from_store = sum(b.batches_from_store for b in counter.backends)
+    assert counter.generated == 12 and from_store == 2  # 12 prompts in batches of 8
     with_states = read_jsonl(root / "runs" / "candidate" / "predictions.jsonl")
 
     monkeypatch.setenv("EVALGATE_CACHE_DIR", str(root / ".cache2"))

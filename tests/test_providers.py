@@ -16,7 +16,7 @@ from tests.test_openai_backend import hf_backend
 def test_builtin_providers_and_capabilities():
     from evalgate.generate.registry import get_provider
 
-    assert {"complete", "pair", "next_token_probs"} <= get_provider("hf").capabilities
+    assert {"complete", "plan", "next_token_probs"} <= get_provider("hf").capabilities
     assert {"complete", "chat"} <= get_provider("openai-compatible").capabilities
     with pytest.raises(KeyError, match=r"unknown provider 'openai-compatibel'; did you mean openai-compatible"):
         get_provider("openai-compatibel")

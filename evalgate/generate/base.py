@@ -60,9 +60,10 @@ class Backend(Protocol):
     """A generation engine, built by a registered provider (evalgate.generate.registry), whose
     capabilities say which of these optional methods it offers:
 
-    * `generate_pair(requests) -> Iterator[list[tuple[int, Generation, Generation]]]` (``pair``):
-      base and candidate answers to the same requests in one pass, (index, base, candidate) per
-      item; the evaluate stage uses it for items where neither side is cached;
+    * `plan(requests) -> Plan` and `run_batch(ids, batch, *, base, candidate)` (``plan``): the
+      batches the backend answers the requests in, each with a context hash (where a row's
+      numbers depend on its batch), and both sides' answers to one batch; the evaluate stage
+      caches such answers under their batch's context;
     * `chat(requests: Sequence[ChatRequest]) -> Iterator[list[tuple[int, ChatReply]]]` (``chat``);
     * `next_token_probs(prompts: Sequence[str], tokens: Sequence[str], *, adapter: bool)
       -> list[dict[str, float]]` (``next_token_probs``): after each prompt (which ends in a forced

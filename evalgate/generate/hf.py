@@ -1,13 +1,18 @@
 """In-process generation with transformers: one load of the base model, the adapter toggled.
 
-Greedy, batched, left-padded. Requests are grouped by generation settings, sorted by prompt
-length (longest first, so an out-of-memory shows up on the first batch) and packed into batches
-bounded by a token budget: rows x (longest prompt + max_new_tokens) <= token_budget.
+Greedy, batched, left-padded. `plan` cuts requests into batches as a function of the set of
+requests alone: grouped by generation settings, sorted by prompt length then by tokens (never
+by their order), packed under a token budget: rows x (longest prompt + max_new_tokens) <=
+token_budget. On a CPU a row's numbers depend on the batch it is computed in (float32 matrix
+products round differently for another row count, padded attention for another padding), so
+an answer is a function of its batch, and each batch carries a `context` hash that the evaluate
+stage puts into the answer's cache key: a warm cache then returns exactly what a cold run
+computes, and an answer computed in another batch is never reused for this one.
 
-Where base and candidate both need an answer to the same prompt, `generate_pair` answers both in
-one pass over a batch: the layers below the lowest one the adapter changes compute the same
-states for both models, so the candidate's prompt is run through those layers once (by the base)
-and only its upper layers run with the adapter.
+Base and candidate answer the same batches. The layers below the lowest one the adapter
+changes compute the same states for both models, so the candidate's prompt pass starts from
+the base's states entering that layer (from the base's pass of the same batch, or stored by
+it) and runs only its upper layers. Each side decodes on its own.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalgate.artifacts import sha256_json
 from evalgate.generate.base import Generation, Request, cut_at_stop
 from evalgate.generate.batching import left_pad, plan_batches, shared_prefix, worth_compacting
 from evalgate.generate.layers import (
-    BASE_ADAPTER,
     Prefilled,
     contiguous_lm_head_input,
     place_row_states,
@@ -34,8 +40,31 @@ from evalgate.models import BaseModelRef
 from evalgate.trunk import adapter_floor, capture_input, decoder_layers, warn_unshared
 
 if TYPE_CHECKING:
-    from evalgate.generate.kv import SlabCache
     from evalgate.trunk import TrunkStates, TrunkStore
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of a plan."""
+
+    rows: tuple[int, ...]
+    """Indices into the planned requests, in batch order."""
+    prefix: tuple[int, ...]
+    """The token ids the group's prompts share (computed once, copied into each row)."""
+    max_new: int
+    stop: tuple[str, ...]
+    context: str
+    """sha256 of what decides the batch's numbers besides the model and engine: every row's
+    token ids in order, the shared prefix, max_new_tokens and the stop strings."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    ids: list[list[int]]
+    """Per request: its prompt's token ids."""
+    batches: list[Batch]
+    same: list[int]
+    """Per request: the request whose answer it takes (itself, or an earlier identical one)."""
 
 
 class HFBackend:
@@ -64,7 +93,12 @@ class HFBackend:
         """Where the base's prompt states below the adapter are kept for later candidates."""
         self._model: Any = None
         self._floor = 0
-        self._adapter_name = "default"
+        self._prefixes: dict[bool, tuple[Any, tuple[Any, Any]]] = {}
+        """Per side, the last shared prefix's cache (and captured states), reused across batches."""
+        self._anchored: dict[tuple[bool, tuple[int, ...]], Any] = {}
+        """Prefix caches of `next_token_probs(..., anchors=...)`, per side and shared prefix."""
+        self.batches_from_store = 0
+        """Candidate batches that took the base's states from the store: what tests count."""
         self.items_generated = 0
         """Answers produced by the model (not the cache): what tests count."""
 
@@ -87,7 +121,6 @@ class HFBackend:
                 model = PeftModel.from_pretrained(model, str(self.adapter_dir), is_trainable=False)
                 self._floor = adapter_floor(model)
                 warn_unshared(model, "evaluate")
-                self._adapter_name = model.active_adapter
             model.eval()
             contiguous_lm_head_input(model)
             self._model = model
@@ -115,54 +148,134 @@ class HFBackend:
     def _tokenize(self, requests: Sequence[Request]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.backend_tokenizer.encode_batch_fast([r.prompt for r in requests], add_special_tokens=False)]
 
-    def _plan(
-        self, requests: Sequence[Request], ids: list[list[int]], use_prefix: bool = True
-    ) -> list[tuple[int, tuple[str, ...], list[int], list[list[int]]]]:
-        """Per group of requests with equal settings: (max_new, stop, shared prefix, batches of
-        indices into requests)."""
+    def plan(self, requests: Sequence[Request]) -> Plan:
+        """The batches these requests are answered in, as a function of the set of requests
+        alone (never of their order or of which answers are cached). See `Batch`."""
+        ids = self._tokenize(requests)
+        first: dict[tuple[Any, ...], int] = {}
+        same = [first.setdefault((r.group, r.max_new_tokens, r.stop, tuple(ids[i])), i) for i, r in enumerate(requests)]
         groups: dict[tuple[str, int, tuple[str, ...]], list[int]] = {}
-        for i, r in enumerate(requests):
+        for i in sorted(set(same)):
+            r = requests[i]
             groups.setdefault((r.group, r.max_new_tokens, r.stop), []).append(i)
-        plan = []
-        for (_, max_new, stop), members in groups.items():
-            prefix = shared_prefix([ids[i] for i in members]) if use_prefix and self._prefix_safe() else []
+        safe = self._prefix_safe()
+        batches = []
+        for settings in sorted(groups):
+            _, max_new, stop = settings
+            members = sorted(groups[settings], key=lambda i: (-len(ids[i]), ids[i]))
+            prefix = shared_prefix([ids[i] for i in members]) if safe else []
             lengths = [len(ids[i]) - len(prefix) for i in members]
-            batches = plan_batches(lengths, max_new, self.token_budget, self.max_batch_size)
-            plan.append((max_new, stop, prefix, [[members[b] for b in batch] for batch in batches]))
-        return plan
+            for cut in plan_batches(lengths, max_new, self.token_budget, self.max_batch_size):
+                rows = tuple(members[j] for j in cut)
+                context = sha256_json({"prefix": prefix, "rows": [ids[i] for i in rows], "max_new_tokens": max_new, "stop": list(stop)})
+                batches.append(Batch(rows, tuple(prefix), max_new, stop, context))
+        return Plan(ids, batches, same)
 
     def generate(self, requests: Sequence[Request], *, adapter: bool) -> Iterator[list[tuple[int, Generation]]]:
+        """One side's answers, batch by batch of `plan(requests)`."""
         if not requests:
             return
+        plan = self.plan(requests)
+        sharing: dict[int, list[int]] = {}
+        for j, i in enumerate(plan.same):
+            sharing.setdefault(i, []).append(j)
+        for batch in plan.batches:
+            base, cand = self.run_batch(plan.ids, batch, base=not adapter, candidate=adapter)
+            answers = cand if adapter else base
+            assert answers is not None
+            yield [(j, g) for i, g in zip(batch.rows, answers, strict=True) for j in sharing[i]]
+
+    def run_batch(
+        self, ids: list[list[int]], batch: Batch, *, base: bool, candidate: bool
+    ) -> tuple[list[Generation] | None, list[Generation] | None]:
+        """The base's and/or the candidate's answers to one planned batch, in `batch.rows` order.
+
+        Each side decodes on its own, so a side's answers are the same whether or not the other
+        side is answered in the same call. The candidate's prompt pass starts from the base's
+        states below the adapter's lowest layer (`floor`), taken per row: from the base's prompt
+        pass of this batch when it runs now, else from the store (keyed by the batch's
+        context). Either way the rows' states are cut out and placed back in the same layout,
+        so the candidate's numbers are the same from a cold or a warm cache."""
         import torch
 
+        if candidate and self.adapter_dir is None:
+            raise ValueError("candidate answers requested from a backend without an adapter")
         model = self._load()
         eos_ids = find_eos_ids(model, self.tokenizer)
-        layers = decoder_layers(model)
-        floor = self._floor if layers is not None and self.trunk is not None else 0
-        with self._context(adapter), torch.inference_mode():
-            ids = self._tokenize(requests)
-            if adapter and floor and all(self.trunk.has(self.trunk.key(r, floor)) for r in ids):  # type: ignore[union-attr]
-                for max_new, stop, _, batches in self._plan(requests, ids, use_prefix=False):
-                    for rows in batches:
-                        start = time.perf_counter()
-                        out = self._generate_from_trunk(model, floor, [ids[i] for i in rows], max_new, stop, eos_ids)
-                        if out is None:  # a state file went missing or unreadable: compute it all
-                            out = self._generate_batch(model, [ids[i] for i in rows], max_new, stop, eos_ids)
-                        yield self._finish(rows, out, eos_ids, stop, start)
-                return
-            save = floor if not adapter else 0
-            for max_new, stop, prefix, batches in self._plan(requests, ids):
-                prefix_cache, prefix_hidden = self._prefill_prefix(model, prefix, layers, save) if prefix else (None, None)
-                for rows in batches:
-                    start = time.perf_counter()
-                    suffixes = [ids[i][len(prefix) :] for i in rows]
-                    capacity = len(prefix) + max(len(r) for r in suffixes) + max_new
-                    state = self._prefill(suffixes, prefix_cache, len(prefix), capacity, capture=save)
-                    if save:
-                        self._save_trunk([ids[i] for i in rows], len(prefix), state.cache, state.hidden, prefix_hidden, save)
-                    out = self._decode(model, state, max_new, stop, eos_ids)
-                    yield self._finish(rows, out, eos_ids, stop, start)
+        floor = self._floor if self.adapter_dir is not None and decoder_layers(model) is not None else 0
+        rows = [ids[i] for i in batch.rows]
+        p = len(batch.prefix)
+        suffixes = [r[p:] for r in rows]
+        width = max(len(s) for s in suffixes)
+        capacity = p + width + batch.max_new
+        keep = floor if (candidate or self.trunk is not None) else 0
+        base_out = cand_out = None
+        with torch.inference_mode():
+            states = self._stored_states(rows, batch, floor) if candidate and floor and not base else None
+            if base or (candidate and floor and states is None):
+                start = time.perf_counter()
+                with self._context(False):
+                    prefix_cache, prefix_hidden = self._prefix(batch.prefix, adapter=False, capture=keep)
+                    state = self._prefill(suffixes, prefix_cache, p, capacity, capture=keep)
+                if keep:
+                    states = row_states(rows, p, state.cache, state.hidden, prefix_hidden, keep)
+                    if self.trunk is not None:
+                        for r, st in zip(rows, states, strict=True):
+                            self.trunk.put(self._state_key(r, batch, keep), st)
+                if base:
+                    with self._context(False):
+                        out = self._decode(model, state, batch.max_new, batch.stop, eos_ids)
+                    base_out = self._finish(out, eos_ids, batch.stop, start)
+                del state
+            if candidate:
+                start = time.perf_counter()
+                with self._context(True):
+                    prefix_cache, _ = self._prefix(batch.prefix, adapter=True)
+                    if floor:
+                        assert states is not None
+                        hidden = left_pad([st.hidden[p:] for st in states], width, dim=0).to(self.placement.device)
+                        state = self._prefill(suffixes, prefix_cache, p, capacity, replay=(floor, hidden))
+                        place_row_states(state.cache, states, p, width, floor, self.placement.device)
+                    else:
+                        state = self._prefill(suffixes, prefix_cache, p, capacity)
+                    out = self._decode(model, state, batch.max_new, batch.stop, eos_ids)
+                cand_out = self._finish(out, eos_ids, batch.stop, start)
+        return base_out, cand_out
+
+    def _state_key(self, ids: list[int], batch: Batch, floor: int) -> str:
+        assert self.trunk is not None
+        return self.trunk.key(ids, floor, context=batch.context)
+
+    def _stored_states(self, rows: list[list[int]], batch: Batch, floor: int) -> list[TrunkStates] | None:
+        """Every row's stored states below `floor` from this batch's base pass, or None when
+        one is missing or unreadable (the caller then runs the base's prompt pass)."""
+        if self.trunk is None:
+            return None
+        states = []
+        for ids in rows:
+            key = self._state_key(ids, batch, floor)
+            st = self.trunk.get(key) if self.trunk.has(key) else None
+            if st is None or st.hidden.shape[0] != len(ids) or len(st.keys) != floor:
+                return None
+            states.append(st)
+        self.batches_from_store += 1
+        return states
+
+    def _prefix(self, prefix: tuple[int, ...], *, adapter: bool, capture: int = 0) -> tuple[Any, Any]:
+        """The shared prefix's cache (batch 1) for one side, and the base's hidden states
+        entering layer `capture`: computed once per prefix and side, then reused."""
+        if not prefix:
+            return None, None
+        key = (prefix, capture)
+        held = self._prefixes.get(adapter)
+        if held is None or held[0] != key:
+            held = self._prefixes[adapter] = (key, self._prefill_prefix(self._model, list(prefix), decoder_layers(self._model), capture))
+        return held[1]
+
+    def _finish(self, out: list[tuple[list[int], bool]], eos_ids: set[int], stop: tuple[str, ...], start: float) -> list[Generation]:
+        per_item = (time.perf_counter() - start) / len(out)
+        self.items_generated += len(out)
+        return [_decode(self.tokenizer, new, ended, eos_ids, stop, per_item) for new, ended in out]
 
     def next_token_probs(
         self,
@@ -171,6 +284,7 @@ class HFBackend:
         *,
         adapter: bool = False,
         suffixes: Sequence[str] | None = None,
+        anchors: Sequence[str] | None = None,
     ) -> list[Any]:
         """After each prompt (ending in a forced reply prefix), the probability of each of
         `tokens` as the next token: the softmax over the whole vocabulary at the last position.
@@ -180,7 +294,13 @@ class HFBackend:
         as `{"accuracy": {"score": `) is appended to it in turn: the prompt's keys and values are
         kept and only the suffix's tokens run, so N criteria cost one prompt pass, not N. The
         prompts' common prefix (a rubric's instructions) runs once for all of them. Returns,
-        per prompt, a list with one {token: probability} per suffix."""
+        per prompt, a list with one {token: probability} per suffix.
+
+        With `anchors` (one text per prompt, e.g. its rubric's instructions rendered alone),
+        each prompt runs on its own, batch 1 and unpadded, after the tokens it shares with its
+        anchor (computed once per distinct anchor): its probabilities are then a function of the
+        prompt and its anchor alone, never of which prompts were asked with it, so a cached
+        grade equals the one a cold run computes."""
         if not prompts:
             return []
         import torch
@@ -198,6 +318,8 @@ class HFBackend:
         if any(not t for t in tails) and suffixes is not None:
             raise ValueError("an empty suffix: each suffix must hold at least one token")
         longest = max(len(t) for t in tails)
+        if anchors is not None:
+            return self._probs_alone(rows, [e.ids for e in encode(list(anchors), add_special_tokens=False)], tails if suffixes is not None else None, ids_of, adapter)
         prefix = shared_prefix(rows) if suffixes is not None and len(rows) > 1 and self._prefix_safe() else []
         if len(prefix) >= min(len(r) for r in rows):
             prefix = prefix[: min(len(r) for r in rows) - 1]
@@ -214,6 +336,41 @@ class HFBackend:
                         out[i] = {t: float(probs[j, tid]) for t, tid in ids_of.items()}
                     continue
                 self._suffix_probs(model, state, batch, len(prefix) + width, tails, ids_of, out)
+        return out
+
+    def _probs_alone(self, rows: list[list[int]], anchors: list[list[int]], tails: list[list[int]] | None, ids_of: dict[str, int], adapter: bool) -> list[Any]:
+        """`next_token_probs` with anchors: each row alone after the tokens it shares with its anchor."""
+        import torch
+
+        model = self._model
+        safe = self._prefix_safe()
+        longest = max(len(t) for t in tails) if tails else 0
+        out: list[Any] = [None] * len(rows)
+        with self._context(adapter), torch.inference_mode():
+            for i, (row, anchor) in enumerate(zip(rows, anchors, strict=True)):
+                prefix = tuple(shared_prefix([row, anchor])) if safe else ()
+                memo = (adapter, prefix)
+                if memo not in self._anchored:
+                    if len(self._anchored) >= 16:
+                        self._anchored.clear()
+                    self._anchored[memo] = self._prefill_prefix(model, list(prefix))[0] if prefix else None
+                own = row[len(prefix) :]
+                filled = len(prefix) + len(own)
+                # The first suffix runs in the prompt's own pass; the others after it, rewound.
+                first = tails[0] if tails else []
+                state = self._prefill([own + first], self._anchored[memo], len(prefix), filled + longest, keep_logits=True)
+                probs = torch.softmax(state.logits.float(), dim=-1)
+                read = {t: float(probs[0, tid]) for t, tid in ids_of.items()}
+                if tails is None:
+                    out[i] = read
+                    continue
+                out[i] = [read]
+                if len(tails) > 1:
+                    state.cache.set_length(filled, range(len(state.cache.layers)))
+                    state.mask, state.last_pos = state.mask[:, :filled], state.last_pos - len(first)
+                    more: list[Any] = [None] * len(rows)
+                    self._suffix_probs(model, state, [i], filled, tails[1:], ids_of, more)
+                    out[i] += more[i]
         return out
 
     def _suffix_probs(self, model: Any, state: Prefilled, batch: list[int], filled: int, tails: list[list[int]], ids_of: dict[str, int], out: list[Any]) -> None:
@@ -241,80 +398,6 @@ class HFBackend:
                 out[i].append({t: float(probs[j, tid]) for t, tid in ids_of.items()})
             state.cache.set_length(filled, layers)  # back to the prompt alone
 
-    def _finish(
-        self, rows: list[int], out: list[tuple[list[int], bool]], eos_ids: set[int], stop: tuple[str, ...], start: float
-    ) -> list[tuple[int, Generation]]:
-        per_item = (time.perf_counter() - start) / len(rows)
-        self.items_generated += len(rows)
-        return [(i, _decode(self.tokenizer, new, ended, eos_ids, stop, per_item)) for i, (new, ended) in zip(rows, out, strict=True)]
-
-    def generate_pair(self, requests: Sequence[Request]) -> Iterator[list[tuple[int, Generation, Generation]]]:
-        """Base and candidate answers to the same requests, batch by batch: (index, base, candidate).
-
-        The base's prompt pass captures the hidden states entering the adapter's lowest layer;
-        the candidate's prompt pass replays them and runs only the layers from there up, and its
-        cache takes the base's keys and values below that layer (they are the same numbers).
-        Both sides then decode in one mixed-adapter batch. A batch holds both sides' caches, so
-        it needs twice the memory of a one-sided batch of the same size."""
-        if not requests:
-            return
-        if self.adapter_dir is None:
-            raise ValueError("candidate answers requested from a backend without an adapter")
-        import torch
-
-        model = self._load()
-        eos_ids = find_eos_ids(model, self.tokenizer)
-        layers = decoder_layers(model)
-        floor = self._floor if layers is not None else 0
-        save = floor if self.trunk is not None else 0
-        with torch.inference_mode():
-            ids = self._tokenize(requests)
-            for max_new, stop, prefix, batches in self._plan(requests, ids):
-                prefix_caches: dict[bool, Any] = {False: None, True: None}
-                prefix_hidden = None
-                if prefix:
-                    with self._context(False):
-                        prefix_caches[False], prefix_hidden = self._prefill_prefix(model, prefix, layers, save)
-                    with self._context(True):
-                        prefix_caches[True], _ = self._prefill_prefix(model, prefix)
-                for rows in batches:
-                    start = time.perf_counter()
-                    suffixes = [ids[i][len(prefix) :] for i in rows]
-                    capacity = len(prefix) + max(len(s) for s in suffixes) + max_new
-                    with self._context(False):
-                        base = self._prefill(suffixes, prefix_caches[False], len(prefix), capacity, capture=floor)
-                    if save:
-                        self._save_trunk([ids[i] for i in rows], len(prefix), base.cache, base.hidden, prefix_hidden, save)
-                    with self._context(True):
-                        replay = (floor, base.hidden) if floor else None
-                        cand = self._prefill(suffixes, prefix_caches[True], len(prefix), capacity, replay=replay)
-                    if floor:
-                        cand.cache.copy_layers_from(base.cache, range(floor))
-                    # One decoding stream for both sides: the candidate's rows through the adapter,
-                    # the base's rows around it (PEFT's mixed-adapter batches), so each step reads
-                    # the weights once for both.
-                    both = Prefilled(
-                        base.cache.concat(cand.cache),
-                        torch.cat([base.mask, cand.mask]),
-                        torch.cat([base.last_pos, cand.last_pos]),
-                        torch.cat([base.next_ids, cand.next_ids]),
-                    )
-                    del base, cand
-                    names = [BASE_ADAPTER] * len(rows) + [self._adapter_name] * len(rows)
-                    with self._context(True):
-                        out = self._decode(model, both, max_new, stop, eos_ids, adapter_names=names)
-                    base_out, cand_out = out[: len(rows)], out[len(rows) :]
-                    per_item = (time.perf_counter() - start) / (2 * len(rows))
-                    self.items_generated += 2 * len(rows)
-                    yield [
-                        (
-                            i,
-                            _decode(self.tokenizer, bn, be, eos_ids, stop, per_item),
-                            _decode(self.tokenizer, cn, ce, eos_ids, stop, per_item),
-                        )
-                        for i, (bn, be), (cn, ce) in zip(rows, base_out, cand_out, strict=True)
-                    ]
-
     def _prefill_prefix(self, model: Any, prefix: list[int], layers: Any = None, capture: int = 0) -> tuple[Any, Any]:
         """The shared prefix's cache (batch 1) and, with `capture`, the hidden states entering
         layer `capture`."""
@@ -325,45 +408,6 @@ class HFBackend:
         with capture_input(layers[capture], store) if capture else contextlib.nullcontext():
             cache = model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
         return cache, store.get("hidden")
-
-    def _save_trunk(self, rows: list[list[int]], prefix_len: int, cache: SlabCache, hidden: Any, prefix_hidden: Any, floor: int) -> None:
-        """Keep each row's prompt states below `floor` (unpadded, prefix included) for later candidates."""
-        assert self.trunk is not None
-        for ids, states in zip(rows, row_states(rows, prefix_len, cache, hidden, prefix_hidden, floor), strict=True):
-            self.trunk.put(self.trunk.key(ids, floor), states)
-
-    def _generate_from_trunk(
-        self, model: Any, floor: int, rows: list[list[int]], max_new: int, stop: tuple[str, ...], eos_ids: set[int]
-    ) -> list[tuple[list[int], bool]] | None:
-        """The candidate's answers to prompts whose base states below `floor` are stored: only the
-        adapted layers run over the prompts. None when a state file cannot be read."""
-        assert self.trunk is not None
-        states: list[TrunkStates] = []
-        for ids in rows:
-            st = self.trunk.get(self.trunk.key(ids, floor))
-            if st is None or st.hidden.shape[0] != len(ids) or len(st.keys) != floor:
-                return None
-            states.append(st)
-        width = max(len(r) for r in rows)
-        hidden = left_pad([st.hidden for st in states], width, dim=0)
-        state = self._prefill(rows, None, 0, width + max_new, replay=(floor, hidden.to(self.placement.device)))
-        place_row_states(state.cache, states, width, floor, self.placement.device)
-        return self._decode(model, state, max_new, stop, eos_ids)
-
-    def _generate_batch(
-        self,
-        model: Any,
-        rows: list[list[int]],
-        max_new: int,
-        stop: tuple[str, ...],
-        eos_ids: set[int],
-        prefix_cache: Any = None,
-        prefix_len: int = 0,
-    ) -> list[tuple[list[int], bool]]:
-        """Greedy decoding of one left-padded batch; see `_prefill` and `_decode`."""
-        capacity = prefix_len + max(len(r) for r in rows) + max_new
-        state = self._prefill(rows, prefix_cache, prefix_len, capacity)
-        return self._decode(model, state, max_new, stop, eos_ids)
 
     def _prefill(self, rows: list[list[int]], prefix_cache: Any, prefix_len: int, capacity: int, **kwargs: Any) -> Prefilled:
         """The prompt pass of one batch (`layers.prefill`) on this backend's model and device."""

@@ -8,7 +8,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from evalgate.generate.batching import left_pad, prefill_chunks
+from evalgate.generate.batching import prefill_chunks
 from evalgate.trunk import capture_input, decoder_layers, skip_lower_layers
 
 if TYPE_CHECKING:
@@ -142,11 +142,19 @@ def row_states(rows: list[list[int]], prefix_len: int, cache: SlabCache, hidden:
     return out
 
 
-def place_row_states(cache: SlabCache, states: list[TrunkStates], width: int, floor: int, device: str) -> None:
-    """Fill the cache's layers below `floor` with stored per-row states, left-padded to `width`."""
+def place_row_states(cache: SlabCache, states: list[TrunkStates], prefix_len: int, width: int, floor: int, device: str) -> None:
+    """Fill the cache's layers below `floor` with stored per-row states, in the layout the
+    batch's prompt pass leaves: the shared prefix's `prefix_len` positions first, then each
+    row's own positions right-aligned to `prefix_len + width`, zeros (masked) between."""
+    p = prefix_len
     for i in range(floor):
-        keys = left_pad([st.keys[i] for st in states], width, dim=1)
-        values = left_pad([st.values[i] for st in states], width, dim=1)
+        first_k, first_v = states[0].keys[i], states[0].values[i]
+        keys = first_k.new_zeros((len(states), first_k.shape[0], p + width, first_k.shape[2]))
+        values = first_v.new_zeros((len(states), first_v.shape[0], p + width, first_v.shape[2]))
+        for n, st in enumerate(states):
+            own = st.keys[i].shape[1] - p
+            keys[n, :, :p], values[n, :, :p] = st.keys[i][:, :p], st.values[i][:, :p]
+            keys[n, :, p + width - own :], values[n, :, p + width - own :] = st.keys[i][:, p:], st.values[i][:, p:]
         cache.layers[i].set(keys.to(device), values.to(device))
 
 

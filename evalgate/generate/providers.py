@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from evalgate.generate.base import Backend
 
 
-@provider("hf", capabilities={"complete", "pair", "next_token_probs"}, in_process=True)
+@provider("hf", capabilities={"complete", "plan", "next_token_probs"}, in_process=True)
 def hf(ctx: ProviderContext) -> Backend:
     """The base model in this process (transformers), the adapter toggled: one load for both
     sides, batched greedy decoding, the base's states below the adapter reused."""

@@ -1,6 +1,6 @@
 """Generation providers, as a registry: each is one decorated factory that builds a `Backend`.
 
-    @provider("hf", capabilities={"complete", "pair", "next_token_probs"})
+    @provider("hf", capabilities={"complete", "plan", "next_token_probs"})
     def hf(ctx: ProviderContext) -> Backend: ...
 
 The evaluate stage names its provider in `evaluate.backend`; the judge stage will name its own
@@ -9,7 +9,8 @@ offers beyond `generate` (completions of rendered prompts), so a stage can refus
 cannot do what it needs before any request is sent:
 
 * ``complete``: `generate(requests, adapter=...)`, answers to rendered prompts;
-* ``pair``: `generate_pair(requests)`, base and candidate in one pass;
+* ``plan``: `plan(requests)` and `run_batch(ids, batch, base=, candidate=)`, both sides in
+  batches the backend plans, the candidate reusing the base's lower-layer states;
 * ``chat``: `chat(requests)`, replies to chat messages (`ChatRequest` -> `ChatReply`), with the
   top log-probabilities of each reply token where the server returns them;
 * ``next_token_probs``: `next_token_probs(prompts, tokens, adapter=...)`, the probability of each
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from evalgate.generate.base import Backend
     from evalgate.models import BaseModelRef
 
-CAPABILITIES = frozenset({"complete", "pair", "chat", "next_token_probs", "judge"})
+CAPABILITIES = frozenset({"complete", "plan", "chat", "next_token_probs", "judge"})
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 One load of the base model serves both sides (the adapter is toggled off for the base). Every
 answer goes through the content-addressed prediction cache, so the base model's answers are
-reused across data commits and a killed run resumes with only what is missing.
+reused across data commits and a killed run resumes with only what is missing. The in-process
+model's numbers depend on the batch a prompt is computed in, so its answers are cached under
+their batch's context too (`evalgate.generate.hf`): a warm cache gives the answers a cold run
+computes, bit for bit.
 """
 
 from __future__ import annotations
@@ -105,31 +108,48 @@ def request_key(model_sha: str, adapter_sha: str | None, prompt_sha: str, genera
     return sha256_json({"model": model_sha, "adapter": adapter_sha, "prompt": prompt_sha, "generation": generation_sha})
 
 
-def predict_pairs(
-    backend: Backend,
-    cache: PredictionCache,
-    base: list[Request],
-    candidate: list[Request],
-) -> int:
-    """Where neither side's answer is cached, answer both in one pass (a backend with
-    `generate_pair`: the candidate reuses the base's work below the adapter's layers) and cache
-    them batch by batch. Returns how many answers were generated; `predict` does the rest."""
-    pair_answers = getattr(backend, "generate_pair", None)
-    if pair_answers is None or not base:
-        return 0
-    found = cache.get_many([r.key for r in base] + [r.key for r in candidate])
-    todo: dict[str, tuple[Request, Request]] = {}
-    for b, c in zip(base, candidate, strict=True):
-        if b.key not in found and c.key not in found and b.key not in todo:
-            todo[b.key] = (b, c)
-    pairs = list(todo.values())
-    if not pairs:
-        return 0
-    with progress(f"base + candidate: generating {len(pairs)} answer pairs", total=len(pairs)) as advance:
-        for chunk in pair_answers([b for b, _ in pairs]):
-            cache.put_many([(pairs[i][0].key, g) for i, g, _ in chunk] + [(pairs[i][1].key, g) for i, _, g in chunk])
-            advance(len(chunk))
-    return 2 * len(pairs)
+def batch_key(request_key: str, context: str) -> str:
+    """An answer's cache key when the backend's numbers depend on the batch it ran in."""
+    return sha256_json({"request": request_key, "batch": context})
+
+
+def predict_planned(backend: Any, cache: PredictionCache, requests: dict[str, list[Request]]) -> tuple[dict[str, list[Generation]], dict[str, int]]:
+    """Both sides' answers from a backend that plans its own batches (`plan`, `run_batch`):
+    each answer is cached under its request key and its batch's context, so a cached answer is
+    used only where this run would compute the same numbers; a batch with an answer missing on
+    a side is run for that side (the candidate reusing the base's lower-layer states). Returns
+    the answers per side in request order and how many each side generated."""
+    plan = backend.plan(requests["base"])
+    keys = {side: [""] * len(requests["base"]) for side in SIDES}
+    for batch in plan.batches:
+        for i in batch.rows:
+            for side in SIDES:
+                keys[side][i] = batch_key(requests[side][i].key, batch.context)
+    for side in SIDES:
+        keys[side] = [keys[side][i] for i in plan.same]
+    found = cache.get_many(keys["base"] + keys["candidate"])
+    todo = []
+    for batch in plan.batches:
+        need = {side: any(keys[side][i] not in found for i in batch.rows) for side in SIDES}
+        if any(need.values()):
+            todo.append((batch, need))
+    generated = {side: sum(len(b.rows) for b, need in todo if need[side]) for side in SIDES}
+    total = sum(generated.values())
+    if total:
+        cached = 2 * len(set(plan.same)) - total
+        with progress(f"base + candidate: generating {total} answers ({cached} cached)", total=total) as advance:
+            for batch, need in todo:
+                answers = backend.run_batch(plan.ids, batch, base=need["base"], candidate=need["candidate"])
+                fresh = [
+                    (keys[side][i], g)
+                    for side, gens in zip(SIDES, answers, strict=True)
+                    if gens is not None
+                    for i, g in zip(batch.rows, gens, strict=True)
+                ]
+                cache.put_many(fresh)
+                found.update(fresh)
+                advance(len(fresh))
+    return {side: [found[k] for k in keys[side]] for side in SIDES}, generated
 
 
 def predict(
@@ -217,10 +237,14 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             for p in run.prompts
         ]
     try:
-        paired = predict_pairs(backend, cache, requests["base"], requests["candidate"])
+        if hasattr(backend, "plan"):
+            answered, generated = predict_planned(backend, cache, requests)
+        else:
+            answered = {}
+            for side in SIDES:
+                answered[side], generated[side] = predict(backend, cache, requests[side], adapter=side == "candidate", label=side)
         for side in SIDES:
-            answers, generated[side] = predict(backend, cache, requests[side], adapter=side == "candidate", label=side)
-            generated[side] += paired // 2
+            answers = answered[side]
             start = 0
             for run in runs:
                 outputs[side][run.task.name] = answers[start : start + len(run.items)]
