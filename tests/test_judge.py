@@ -661,17 +661,21 @@ def test_local_judge_reads_digit_probabilities_once_per_answer(jp, tiny_model_di
     assert not seen and again["tasks"] == metrics["tasks"]
 
 
-def test_next_token_probs_with_suffixes_equal_one_forward_pass_each(tiny_model_dir):
+@pytest.mark.parametrize("anchored", [False, True], ids=["batched", "each-alone"])
+def test_next_token_probs_with_suffixes_equal_one_forward_pass_each(tiny_model_dir, anchored):
     import torch
     from transformers import AutoModelForCausalLM
 
     from tests.test_openai_backend import hf_backend
 
     backend = hf_backend(tiny_model_dir, None)
-    prompts = [f"<|user|>\nShared rubric text. Answer {i}: " + "word " * i + "<|end|>\n<|assistant|>\n" for i in range(4)]
+    rubric = "<|user|>\nShared rubric text: read the answer below and score its accuracy and its conciseness. "
+    prompts = [f"{rubric}Answer {i}: " + "word " * i + "<|end|>\n<|assistant|>\n" for i in range(4)]
     suffixes = ['{"accuracy": {"score": ', '{"conciseness": {"score": ']
     tokens = ["1", "2", "3", "4", "5"]
-    got = backend.next_token_probs(prompts, tokens, suffixes=suffixes)
+    got = backend.next_token_probs(prompts, tokens, suffixes=suffixes, anchors=[rubric] * 4 if anchored else None)
+    if anchored:
+        assert [prefix for _, prefix in backend._anchored] and all(len(p) >= 16 for _, p in backend._anchored)
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32).eval()
     tok = backend.tokenizer
     for prompt, per_suffix in zip(prompts, got, strict=True):

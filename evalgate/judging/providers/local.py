@@ -5,7 +5,10 @@ next-token probabilities of "1".."5" are read; the score is their probability-we
 and an item whose five digits hold less than half the probability mass is unscored. Pairwise,
 the prefix is `{"winner": "` and the next token is read among "A", "B" and "tie". The rubric
 and the answer are encoded once per answer; every criterion's prefix reuses that encoding
-(`HFBackend.next_token_probs(..., suffixes=...)`). Deterministic, batched.
+(`HFBackend.next_token_probs(..., suffixes=...)`). Deterministic: each request runs on its own
+after its rubric's instructions (computed once per rubric), so a grade is a function of the
+request alone, never of which requests were graded beside it: on a CPU a batch's padding and
+row count change the rounding, and a cached grade would then differ from a cold run's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from evalgate.judging.engine import JudgeCall, Outcome
 from evalgate.judging.parse import Parsed, probability_weighted
 
 DIGITS = ["1", "2", "3", "4", "5"]
+INPUT_HEADING = "\n## Input\n"
+"""Where the item's own text starts in a judge prompt (evalgate.judging.prompt.USER)."""
 WINNERS = ["A", "B", "tie"]
 MIN_MASS = 0.5
 
@@ -52,6 +57,13 @@ class LocalJudge:
 
         return render_prompt(self.tokenizer, [{"role": r, "content": c} for r, c in messages])
 
+    def _anchor(self, messages: Sequence[tuple[str, str]]) -> str:
+        """What every request of one rubric and task shares: the messages up to where the item's
+        input starts (the rubric's instructions and the task's description), which run once."""
+        role, content = messages[-1]
+        cut = content.find(INPUT_HEADING)
+        return self._prompt([*messages[:-1], (role, content[: cut + len(INPUT_HEADING)] if cut >= 0 else "")])
+
     def run(self, calls: Sequence[JudgeCall]) -> Iterator[tuple[int, Outcome]]:
         """Grade `calls` chunk by chunk (so the caller caches as it goes), grouped by what is read."""
         groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -61,13 +73,14 @@ class LocalJudge:
             for start in range(0, len(members), self.chunk):
                 part = members[start : start + self.chunk]
                 prompts = [self._prompt(calls[i].messages) for i in part]
+                anchors = [self._anchor(calls[i].messages) for i in part]
                 if mode == "pairwise":
-                    read = self.backend.next_token_probs(prompts, WINNERS, suffixes=['{"winner": "'])
+                    read = self.backend.next_token_probs(prompts, WINNERS, suffixes=['{"winner": "'], anchors=anchors)
                     for i, probs in zip(part, read, strict=True):
                         yield i, _pairwise(probs[0], self.model)
                 else:
                     suffixes = [f'{{"{c}": {{"score": ' for c in criteria]
-                    read = self.backend.next_token_probs(prompts, DIGITS, suffixes=suffixes)
+                    read = self.backend.next_token_probs(prompts, DIGITS, suffixes=suffixes, anchors=anchors)
                     for i, probs in zip(part, read, strict=True):
                         yield i, _pointwise(criteria, probs, self.model)
 
