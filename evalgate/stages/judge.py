@@ -209,10 +209,12 @@ def _read_predictions(path: Path) -> dict[tuple[str, str], str]:
 
 
 class Planner:
-    def __init__(self, j: JudgeParams, provider: str, model: str):
+    def __init__(self, j: JudgeParams, provider: str, model: str, reading: str = ""):
         self.j = j
         self.provider = provider
         self.model = model
+        self.reading = reading
+        """How an in-process judge computes a grade, where that changes its numbers (part of the key)."""
 
     def _key(self, rubric: Rubric, mode: str, item_input: str, reference: Any, answers: Sequence[str], order: str | None, sample: int) -> str:
         return judge_key(
@@ -220,6 +222,7 @@ class Planner:
             input=sha256_text(item_input), reference=sha256_text(as_text(reference)) if rubric.spec.reference else None,
             answers=[sha256_text(a) for a in answers], order=order, sample=sample,
             max_tokens=self.j.max_tokens, temperature=self.j.temperature, top_logprobs=self.j.top_logprobs,
+            **({"reading": self.reading} if self.reading else {}),
         )  # fmt: skip
 
     def pointwise(self, rubric: Rubric, task: Task, item_input: str, reference: Any, answer: str, sample: int, group: str = "") -> JudgeCall:
@@ -629,7 +632,7 @@ def run_judge(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     judge = make_judge(params)
     try:
         model = resolve_model(judge, j)
-        plan = plan_requests(Planner(j, judge.provider, model), items, rubrics_of, calibration, golden)
+        plan = plan_requests(Planner(j, judge.provider, model, getattr(judge, "reading", "")), items, rubrics_of, calibration, golden)
         info(f"judge: {judge.provider} {model}: {len(plan.requests)} requests ({len(items)} items, {len(calibration)} calibration answers)")
         done, ledger = grade(judge, model, plan, j)
         identity = judge.identity()
@@ -728,7 +731,7 @@ def run_calibrate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     judge = make_judge(params)
     try:
         model = resolve_model(judge, j)
-        plan = plan_requests(Planner(j, judge.provider, model), [], rubrics_of, calibration, golden)
+        plan = plan_requests(Planner(j, judge.provider, model, getattr(judge, "reading", "")), [], rubrics_of, calibration, golden)
         grade(judge, model, plan, j)
     finally:
         if hasattr(judge, "close"):

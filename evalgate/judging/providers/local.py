@@ -30,6 +30,8 @@ MIN_MASS = 0.5
 
 class LocalJudge:
     provider = "local"
+    reading = "each request alone after its anchor"
+    """Part of every grade's cache key: grades read in shared batches (before) are not reused."""
 
     def __init__(self, spec: str, *, device: str, compute_dtype: str, token_budget: int, max_batch_size: int, chunk: int = 64):
         from evalgate.generate.hf import HFBackend
