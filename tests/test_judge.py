@@ -814,3 +814,14 @@ def test_calibration_set_that_is_not_utf8_is_named(jp, run_cli):
     result = run_cli("judge")
     assert result.exit_code == 2
     assert f"judge_calibration.jsonl:{CALIB + 1}: not valid UTF-8" in result.output
+
+
+def test_answers_holding_unicode_line_separators_are_read_whole(tmp_path):
+    """A model may answer with U+2028 or U+0085, which JSON keeps raw and str.splitlines() breaks
+    a line at: the judge read such a row as two broken ones and stopped the pipeline."""
+    from evalgate.artifacts import jsonl_bytes
+    from evalgate.stages.judge import _read_predictions
+
+    path = tmp_path / "predictions.jsonl"
+    path.write_bytes(jsonl_bytes([{"task": "t", "id": "1", "output": "a\u2028b\x85c\x1ed"}, {"task": "t", "id": "2", "output": "e"}]))
+    assert _read_predictions(path) == {("t", "1"): "a\u2028b\x85c\x1ed", ("t", "2"): "e"}

@@ -197,7 +197,9 @@ def _read_predictions(path: Path) -> dict[tuple[str, str], str]:
     if not path.is_file():
         raise InputError(f"{path}: missing; run `evalgate evaluate` (or `dvc repro`) first")
     out = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    # Rows end in "\n" only: an answer may hold U+2028 or another character str.splitlines()
+    # would break a line at (JSON keeps them raw).
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
         if not line.strip():
             continue
         try:
