@@ -420,7 +420,6 @@ class HFBackend:
         max_new: int,
         stop: tuple[str, ...],
         eos_ids: set[int],
-        adapter_names: list[str] | None = None,
     ) -> list[tuple[list[int], bool]]:
         """Greedy decoding from a prefilled batch.
 
@@ -428,8 +427,7 @@ class HFBackend:
         or max_new tokens), and its cache rows are dropped, so the remaining rows no longer pay
         for it; `generate()` would keep computing finished rows until the longest one ends.
         Returns each row's new tokens (up to and including the one that ended it) and whether
-        it ended at EOS or a stop string. `adapter_names` (per row; `__base__` for none) mixes
-        base and candidate rows in one batch.
+        it ended at EOS or a stop string.
         """
         import torch
 
@@ -462,9 +460,6 @@ class HFBackend:
                 cache.batch_select_indices(index)
                 mask, last_pos, next_ids = mask[index], last_pos[index], next_ids[index]
                 active = [active[j] for j in live]
-                if adapter_names is not None:
-                    adapter_names = [adapter_names[j] for j in live]
-            extra = {} if adapter_names is None else {"adapter_names": adapter_names}
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             last_pos = last_pos + 1
             out = model(
@@ -473,7 +468,6 @@ class HFBackend:
                 position_ids=last_pos[:, None],
                 past_key_values=cache,
                 use_cache=True,
-                **extra,
             )
             next_ids = out.logits[:, -1].argmax(-1)
         return list(zip(generated, ended, strict=True))

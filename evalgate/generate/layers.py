@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from evalgate.generate.kv import SlabCache
     from evalgate.trunk import TrunkStates
 
-BASE_ADAPTER = "__base__"
-"""PEFT's name for "no adapter" in a mixed-adapter batch."""
 
 
 @dataclass
