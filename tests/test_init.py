@@ -200,3 +200,49 @@ def test_init_keeps_a_codeowners_that_exists(tmp_path):
     mine.write_text("* @me\n")
     result = run_init(tmp_path)
     assert mine.read_text() == "* @me\n" and ".github/CODEOWNERS" in result.kept
+
+
+def test_the_scaffold_example_data_is_reproducible_from_its_script(tmp_path):
+    """The example that `init` writes comes from scripts/example_data/reviews.py, which keeps
+    every training record past prepare's near-duplicate check and every golden item below its
+    leakage threshold."""
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(repo / "scripts" / "example_data" / "reviews.py"), "--out-root", str(tmp_path)], check=True, capture_output=True)
+    files = repo / "evalgate" / "scaffold" / "files"
+    for rel in ("data/raw/example.jsonl", "golden_sets/example.jsonl"):
+        assert (tmp_path / rel).read_bytes() == (files / rel).read_bytes(), rel
+
+
+# ------------------------------------------------- slow: the first run a new user makes
+
+
+@pytest.mark.slow
+def test_init_then_dvc_repro_on_the_built_in_model_passes_its_own_policy(tmp_path):
+    """What a new user does, unchanged: `evalgate init` in an empty git repository, then
+    `dvc repro` on the built-in model. The example must pass its own policy for the right
+    reasons: the candidate learned the task (floors on the lower bound of each 150-item
+    interval, a gain over the base), kept its general ability, and nothing is waived but the
+    checks that cannot apply to a first run."""
+    root = tmp_path / "my-repo"
+    root.mkdir()
+    sh(root, "git", "init", "-q")
+    (root / "README.md").write_text("my project\n")
+    sh(root, str(BIN / "evalgate"), "init")
+    repro = dvc(root, "repro", check=False)
+    gate = json.loads((root / "reports" / "gate.json").read_text())
+    verdicts = {f"{c['target']} {c['kind']}": c["verdict"] for c in gate["checks"]}
+    assert repro.returncode == 0 and gate["verdict"] == "pass", (verdicts, repro.stdout[-3000:], repro.stderr[-3000:])
+    assert verdicts == {
+        "example/json_valid min": "pass",
+        "example/sentiment_exact min": "pass",
+        "example/sentiment_exact min_gain_vs_base": "pass",
+        "example/topic_exact min": "pass",
+        "example/topic_exact max_drop_vs_promoted": "skipped",  # no promoted run yet
+        "judge:example/accuracy min": "advisory",  # no people's grades yet: the judge is not trusted
+        "forgetting:arc_easy/acc max_drop_vs_base": "pass",
+        "forgetting:lambada_text/bits_per_byte max_drop_vs_base": "pass",
+    }
+    train = json.loads((root / "metrics" / "train.json").read_text())
+    assert train["early_stopped"] or train["epochs"] == train["epochs_planned"], train  # never cut by a clock
+    example = json.loads((root / "metrics" / "eval.json").read_text())["tasks"]["example"]
+    assert example["json_valid"]["base"] < 0.2 and example["sentiment_exact"]["base"] < 0.2  # the base cannot do it
