@@ -661,7 +661,7 @@ def test_local_judge_reads_digit_probabilities_once_per_answer(jp, tiny_model_di
     assert not seen and again["tasks"] == metrics["tasks"]
 
 
-@pytest.mark.parametrize("anchored", [False, True], ids=["batched", "each-alone"])
+@pytest.mark.parametrize("anchored", ["none", "one", "chain"], ids=["batched", "each-alone", "each-alone-chained"])
 def test_next_token_probs_with_suffixes_equal_one_forward_pass_each(tiny_model_dir, anchored):
     import torch
     from transformers import AutoModelForCausalLM
@@ -670,12 +670,17 @@ def test_next_token_probs_with_suffixes_equal_one_forward_pass_each(tiny_model_d
 
     backend = hf_backend(tiny_model_dir, None)
     rubric = "<|user|>\nShared rubric text: read the answer below and score its accuracy and its conciseness. "
-    prompts = [f"{rubric}Answer {i}: " + "word " * i + "<|end|>\n<|assistant|>\n" for i in range(4)]
+    items = [f"{rubric}Item {i // 2} says " + "input " * (12 + 3 * (i // 2)) for i in range(4)]
+    prompts = [f"{items[i]}Answer {i}: " + "word " * i + "<|end|>\n<|assistant|>\n" for i in range(4)]
     suffixes = ['{"accuracy": {"score": ', '{"conciseness": {"score": ']
     tokens = ["1", "2", "3", "4", "5"]
-    got = backend.next_token_probs(prompts, tokens, suffixes=suffixes, anchors=[rubric] * 4 if anchored else None)
-    if anchored:
-        assert [prefix for _, prefix in backend._anchored] and all(len(p) >= 16 for _, p in backend._anchored)
+    anchors = {"none": None, "one": [rubric] * 4, "chain": [[rubric, items[i]] for i in range(4)]}[anchored]
+    got = backend.next_token_probs(prompts, tokens, suffixes=suffixes, anchors=anchors)
+    if anchors is not None:
+        kept = sorted(len(p) for _, p in backend._anchored)
+        assert kept and all(n >= 16 for n in kept)
+        if anchored == "chain":  # the rubric once, then each item's input once on top of it
+            assert len(kept) == 3 and kept[0] < kept[1] < kept[2]
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32).eval()
     tok = backend.tokenizer
     for prompt, per_suffix in zip(prompts, got, strict=True):

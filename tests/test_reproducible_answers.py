@@ -94,7 +94,8 @@ def test_a_warm_cache_gives_the_answers_of_a_cold_run(tmp_path: Path, monkeypatc
 @pytest.mark.slow
 def test_local_judge_probabilities_do_not_depend_on_the_prompts_beside_them() -> None:
     """The local judge reads next-token probabilities; with anchors each prompt runs on its own
-    after its rubric's instructions, so a grade cached from one run equals a cold run's."""
+    after its rubric's instructions and its item's input, so a grade cached from one run equals a
+    cold run's, whatever was read beside it and in whichever order."""
     from evalgate.generate.hf import HFBackend
     from evalgate.loading import resolve_placement
     from evalgate.models import load_tokenizer, resolve_base
@@ -111,17 +112,21 @@ def test_local_judge_probabilities_do_not_depend_on_the_prompts_beside_them() ->
         "You grade a support ticket triage. Read the ticket and the answer, then score the answer's "
         "accuracy and its format from 1 (wrong) to 5 (right), as JSON."
     )
-    golden = [json.loads(line) for line in (REPO / "golden_sets" / "ticket_triage.jsonl").read_text().splitlines()[:16]]
-    prompts = [
-        render_prompt(tok, [{"role": "system", "content": system}, {"role": "user", "content": f"Ticket: {json.dumps(g)[:600]}\nAnswer: {{}}"}])
-        for g in golden
-    ]
-    anchor = render_prompt(tok, [{"role": "system", "content": system}, {"role": "user", "content": ""}])
+    golden = [json.loads(line) for line in (REPO / "golden_sets" / "ticket_triage.jsonl").read_text().splitlines()[:8]]
+
+    def render(content: str) -> str:
+        return render_prompt(tok, [{"role": "system", "content": system}, {"role": "user", "content": content}])
+
+    # Two answers per ticket: the chain of anchors is the instructions, then the ticket.
+    tickets = [f"Ticket: {json.dumps(g)[:600]}\n" for g in golden]
+    answers = ["Answer: {}", 'Answer: {"category": "billing"}']
+    prompts = [render(t + a) for t in tickets for a in answers]
+    chains = [[render(""), render(t)] for t in tickets for _ in answers]
     suffixes = ['{"accuracy": {"score": ', '{"format": {"score": ']
     digits = list("12345")
 
     def read(indices: list[int]) -> dict[int, list]:
-        got = backend.next_token_probs([prompts[i] for i in indices], digits, suffixes=suffixes, anchors=[anchor] * len(indices))
+        got = backend.next_token_probs([prompts[i] for i in indices], digits, suffixes=suffixes, anchors=[chains[i] for i in indices])
         return dict(zip(indices, got, strict=True))
 
     everything = read(list(range(len(prompts))))
@@ -132,3 +137,4 @@ def test_local_judge_probabilities_do_not_depend_on_the_prompts_beside_them() ->
     for i in reversed_half:
         assert reversed_half[i] == everything[i], i
     assert len({json.dumps(v) for v in everything.values()}) == len(prompts)  # the prompts are read differently
+    assert len({len(prefix) for _, prefix in backend._anchored}) > 1  # the tickets ran once each, after the instructions

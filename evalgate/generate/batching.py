@@ -42,6 +42,18 @@ def shared_prefix(rows: Sequence[Sequence[int]]) -> list[int]:
     return list(first[:n]) if n >= MIN_SHARED_PREFIX else []
 
 
+def anchor_cuts(row: Sequence[int], chain: Sequence[Sequence[int]]) -> list[int]:
+    """Where `row` leaves each of its anchors (token prefixes it may share with them, shortest
+    first): per anchor, the length of the prefix it shares with the row (`shared_prefix`), kept
+    when longer than the cut before it. A function of the row and its anchors alone."""
+    cuts: list[int] = []
+    for anchor in chain:
+        n = len(shared_prefix([row, anchor]))
+        if n and (not cuts or n > cuts[-1]):
+            cuts.append(n)
+    return cuts
+
+
 PREFILL_SLACK = 8
 """Tokens of padding a prompt-pass chunk always tolerates (besides an eighth of its longest row)."""
 

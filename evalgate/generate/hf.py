@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from evalgate.artifacts import sha256_json
 from evalgate.generate.base import Generation, Request, cut_at_stop
-from evalgate.generate.batching import left_pad, plan_batches, shared_prefix, worth_compacting
+from evalgate.generate.batching import (
+    anchor_cuts,
+    left_pad,
+    plan_batches,
+    shared_prefix,
+    worth_compacting,
+)
 from evalgate.generate.layers import (
     Prefilled,
     contiguous_lm_head_input,
@@ -284,7 +290,7 @@ class HFBackend:
         *,
         adapter: bool = False,
         suffixes: Sequence[str] | None = None,
-        anchors: Sequence[str] | None = None,
+        anchors: Sequence[str | Sequence[str]] | None = None,
     ) -> list[Any]:
         """After each prompt (ending in a forced reply prefix), the probability of each of
         `tokens` as the next token: the softmax over the whole vocabulary at the last position.
@@ -296,11 +302,13 @@ class HFBackend:
         prompts' common prefix (a rubric's instructions) runs once for all of them. Returns,
         per prompt, a list with one {token: probability} per suffix.
 
-        With `anchors` (one text per prompt, e.g. its rubric's instructions rendered alone),
-        each prompt runs on its own, batch 1 and unpadded, after the tokens it shares with its
-        anchor (computed once per distinct anchor): its probabilities are then a function of the
-        prompt and its anchor alone, never of which prompts were asked with it, so a cached
-        grade equals the one a cold run computes."""
+        With `anchors` (per prompt, one text or a chain of texts, shortest first, e.g. its
+        rubric's instructions rendered alone, then those with the item's input), each prompt
+        runs on its own, batch 1 and unpadded, after the tokens it shares with its anchors: the
+        first anchor's tokens run once per distinct anchor, each further anchor's extra tokens
+        once per distinct chain, on the cache of the one before. Its probabilities are then a
+        function of the prompt and its anchors alone, never of which prompts were asked with it
+        or in which order, so a cached grade equals the one a cold run computes."""
         if not prompts:
             return []
         import torch
@@ -319,7 +327,13 @@ class HFBackend:
             raise ValueError("an empty suffix: each suffix must hold at least one token")
         longest = max(len(t) for t in tails)
         if anchors is not None:
-            return self._probs_alone(rows, [e.ids for e in encode(list(anchors), add_special_tokens=False)], tails if suffixes is not None else None, ids_of, adapter)
+            chains = [[a] if isinstance(a, str) else list(a) for a in anchors]
+            flat = [e.ids for e in encode([a for c in chains for a in c], add_special_tokens=False)]
+            encoded, at = [], 0
+            for c in chains:
+                encoded.append(flat[at : at + len(c)])
+                at += len(c)
+            return self._probs_alone(rows, encoded, tails if suffixes is not None else None, ids_of, adapter)
         prefix = shared_prefix(rows) if suffixes is not None and len(rows) > 1 and self._prefix_safe() else []
         if len(prefix) >= min(len(r) for r in rows):
             prefix = prefix[: min(len(r) for r in rows) - 1]
@@ -338,27 +352,29 @@ class HFBackend:
                 self._suffix_probs(model, state, batch, len(prefix) + width, tails, ids_of, out)
         return out
 
-    def _probs_alone(self, rows: list[list[int]], anchors: list[list[int]], tails: list[list[int]] | None, ids_of: dict[str, int], adapter: bool) -> list[Any]:
-        """`next_token_probs` with anchors: each row alone after the tokens it shares with its anchor."""
+    def _probs_alone(self, rows: list[list[int]], anchors: list[list[list[int]]], tails: list[list[int]] | None, ids_of: dict[str, int], adapter: bool) -> list[Any]:
+        """`next_token_probs` with anchors: each row alone after the tokens it shares with its
+        chain of anchors."""
         import torch
 
         model = self._model
         safe = self._prefix_safe()
         longest = max(len(t) for t in tails) if tails else 0
         out: list[Any] = [None] * len(rows)
+        cuts = [anchor_cuts(row, chain) if safe else [] for row, chain in zip(rows, anchors, strict=True)]
+        # Rows sharing anchors run one after the other, so each anchor's cache is computed once;
+        # the order changes no result (every cache is a function of its own tokens).
+        order = sorted(range(len(rows)), key=lambda i: [rows[i][:c] for c in cuts[i]])
         with self._context(adapter), torch.inference_mode():
-            for i, (row, anchor) in enumerate(zip(rows, anchors, strict=True)):
-                prefix = tuple(shared_prefix([row, anchor])) if safe else ()
-                memo = (adapter, prefix)
-                if memo not in self._anchored:
-                    if len(self._anchored) >= 16:
-                        self._anchored.clear()
-                    self._anchored[memo] = self._prefill_prefix(model, list(prefix))[0] if prefix else None
-                own = row[len(prefix) :]
-                filled = len(prefix) + len(own)
+            for i in order:
+                row = rows[i]
+                prefix_len = cuts[i][-1] if cuts[i] else 0
+                prefix_cache = self._anchor_cache(model, row, cuts[i], adapter)
+                own = row[prefix_len:]
+                filled = prefix_len + len(own)
                 # The first suffix runs in the prompt's own pass; the others after it, rewound.
                 first = tails[0] if tails else []
-                state = self._prefill([own + first], self._anchored[memo], len(prefix), filled + longest, keep_logits=True)
+                state = self._prefill([own + first], prefix_cache, prefix_len, filled + longest, keep_logits=True)
                 probs = torch.softmax(state.logits.float(), dim=-1)
                 read = {t: float(probs[0, tid]) for t, tid in ids_of.items()}
                 if tails is None:
@@ -372,6 +388,33 @@ class HFBackend:
                     self._suffix_probs(model, state, [i], filled, tails[1:], ids_of, more)
                     out[i] += more[i]
         return out
+
+    def _anchor_cache(self, model: Any, row: list[int], cuts: list[int], adapter: bool) -> Any:
+        """The keys and values of `row[:cuts[-1]]`, built anchor by anchor: the first cut's
+        tokens in one pass, each further cut's extra tokens on a copy of the cache before it.
+        Each level is kept (a few at a time) for the rows that share it."""
+        import copy
+
+        import torch
+
+        cache = None
+        for level, cut in enumerate(cuts):
+            memo = (adapter, tuple(row[:cut]))
+            if memo not in self._anchored:
+                if len(self._anchored) >= 16:
+                    self._anchored.clear()
+                if level == 0:
+                    self._anchored[memo] = self._prefill_prefix(model, row[:cut])[0]
+                else:
+                    before = cuts[level - 1]
+                    grown = copy.deepcopy(cache)
+                    device = self.placement.device
+                    ids = torch.tensor([row[before:cut]], dtype=torch.long, device=device)
+                    positions = torch.arange(before, cut, device=device)[None, :]
+                    model(input_ids=ids, position_ids=positions, past_key_values=grown, use_cache=True, logits_to_keep=1)
+                    self._anchored[memo] = grown
+            cache = self._anchored[memo]
+        return cache
 
     def _suffix_probs(self, model: Any, state: Prefilled, batch: list[int], filled: int, tails: list[list[int]], ids_of: dict[str, int], out: list[Any]) -> None:
         """Each suffix after each prompt of a prefilled batch, the prompt's cache kept: the

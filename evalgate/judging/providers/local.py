@@ -6,9 +6,11 @@ and an item whose five digits hold less than half the probability mass is unscor
 the prefix is `{"winner": "` and the next token is read among "A", "B" and "tie". The rubric
 and the answer are encoded once per answer; every criterion's prefix reuses that encoding
 (`HFBackend.next_token_probs(..., suffixes=...)`). Deterministic: each request runs on its own
-after its rubric's instructions (computed once per rubric), so a grade is a function of the
-request alone, never of which requests were graded beside it: on a CPU a batch's padding and
-row count change the rounding, and a cached grade would then differ from a cold run's.
+after its anchors, the rubric's instructions (computed once per rubric and task) and then the
+item's input and reference (once per item: the base's and the candidate's answers share it), so
+a grade is a function of the request alone, never of which requests were graded beside it or in
+which order: on a CPU a batch's padding and row count change the rounding, and a cached grade
+would then differ from a cold run's.
 """
 
 from __future__ import annotations
@@ -24,14 +26,17 @@ from evalgate.judging.parse import Parsed, probability_weighted
 DIGITS = ["1", "2", "3", "4", "5"]
 INPUT_HEADING = "\n## Input\n"
 """Where the item's own text starts in a judge prompt (evalgate.judging.prompt.USER)."""
+ANSWER_HEADINGS = ("\n## The answer to grade\n", "\n## Answer A\n")
+"""Where the answers start, pointwise and pairwise: what comes before depends on the item only."""
 WINNERS = ["A", "B", "tie"]
 MIN_MASS = 0.5
 
 
 class LocalJudge:
     provider = "local"
-    reading = "each request alone after its anchor"
-    """Part of every grade's cache key: grades read in shared batches (before) are not reused."""
+    reading = "each request alone after its anchors: instructions, then the item"
+    """Part of every grade's cache key: grades read another way (in shared batches, or after the
+    instructions alone) are not reused."""
 
     def __init__(self, spec: str, *, device: str, compute_dtype: str, token_budget: int, max_batch_size: int, chunk: int = 64):
         from evalgate.generate.hf import HFBackend
@@ -59,12 +64,20 @@ class LocalJudge:
 
         return render_prompt(self.tokenizer, [{"role": r, "content": c} for r, c in messages])
 
-    def _anchor(self, messages: Sequence[tuple[str, str]]) -> str:
-        """What every request of one rubric and task shares: the messages up to where the item's
-        input starts (the rubric's instructions and the task's description), which run once."""
+    def _anchors(self, messages: Sequence[tuple[str, str]]) -> list[str]:
+        """What requests share, shortest first: the messages up to where the item's input starts
+        (the rubric's instructions and the task's description: every request of one rubric and
+        task), then up to where the answers start (the item's input and reference too: the base's
+        and the candidate's answers to one item). Each runs once."""
         role, content = messages[-1]
-        cut = content.find(INPUT_HEADING)
-        return self._prompt([*messages[:-1], (role, content[: cut + len(INPUT_HEADING)] if cut >= 0 else "")])
+        out = []
+        for heading in (INPUT_HEADING, *ANSWER_HEADINGS):
+            cut = content.find(heading)
+            if cut >= 0:
+                out.append(self._prompt([*messages[:-1], (role, content[: cut + 1])]))
+                if heading != INPUT_HEADING:
+                    break
+        return out or [self._prompt([*messages[:-1], (role, "")])]
 
     def run(self, calls: Sequence[JudgeCall]) -> Iterator[tuple[int, Outcome]]:
         """Grade `calls` chunk by chunk (so the caller caches as it goes), grouped by what is read."""
@@ -75,7 +88,7 @@ class LocalJudge:
             for start in range(0, len(members), self.chunk):
                 part = members[start : start + self.chunk]
                 prompts = [self._prompt(calls[i].messages) for i in part]
-                anchors = [self._anchor(calls[i].messages) for i in part]
+                anchors = [self._anchors(calls[i].messages) for i in part]
                 if mode == "pairwise":
                     read = self.backend.next_token_probs(prompts, WINNERS, suffixes=['{"winner": "'], anchors=anchors)
                     for i, probs in zip(part, read, strict=True):
