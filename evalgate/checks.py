@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from evalgate.names import lookup
+from evalgate.registry import Registry, registry
 
 if TYPE_CHECKING:
     from evalgate.config import GateCheck, GateParams
@@ -110,7 +110,8 @@ class CheckKind:
         return self.bound_sign * value
 
 
-CHECKS: dict[str, CheckKind] = {}
+CHECKS: Registry[CheckKind] = registry("check kind")
+"""Every check kind, by name: the built-ins below and any a plugin registers (`evalgate.registry`)."""
 
 
 def decided(ok: bool, reason: str, interval: tuple[float, float, float], threshold: float, p_value: float, **extra: Any) -> CheckResult:
@@ -143,7 +144,7 @@ def check(
 
 
 def get_check(name: str) -> CheckKind:
-    return lookup(CHECKS, name, "check kind")
+    return CHECKS.lookup(name)
 
 
 def fmt(x: float) -> str:

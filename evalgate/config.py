@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from evalgate.errors import ConfigError
+from evalgate.registry import registry
 from evalgate.yamlconf import StrictModel, load_model, read_yaml
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -270,18 +271,15 @@ def _registered(name: str, find: Callable[[str], object]) -> str:
 
 
 def _provider(name: str) -> str:
-    from evalgate.generate.registry import get_provider  # dvc: validation only
-
-    return _registered(name, get_provider)
+    return _registered(name, registry("provider").lookup)
 
 
 def _capable(any_of: set[str]) -> Callable[[str], str]:
     """A provider name that is registered and can do one of `any_of`: checked at load, not mid-run."""
 
     def check(name: str) -> str:
-        from evalgate.generate.registry import get_provider  # dvc: validation only
-
-        found = _registered(name, get_provider) and get_provider(name)
+        providers = registry("provider")
+        found = _registered(name, providers.lookup) and providers.lookup(name)
         if not found.capabilities & any_of:
             raise ValueError(
                 f"provider {name!r} cannot serve here: it offers {', '.join(sorted(found.capabilities))}, "
@@ -293,9 +291,7 @@ def _capable(any_of: set[str]) -> Callable[[str], str]:
 
 
 def _check_kind(name: str) -> str:
-    from evalgate.checks import get_check  # dvc: validation only
-
-    return _registered(name, get_check)
+    return _registered(name, registry("check kind").lookup)
 
 
 ProviderName = Annotated[str, AfterValidator(_provider)]
@@ -485,9 +481,7 @@ class GateCheck(StrictModel):
 
     @model_validator(mode="after")
     def _needs(self) -> GateCheck:
-        from evalgate.checks import get_check  # dvc: validation only
-
-        kind = get_check(self.kind)
+        kind = registry("check kind").lookup(self.kind)
         other = "margin" if kind.needs == "threshold" else "threshold"
         if getattr(self, kind.needs) is None:
             raise ValueError(f"kind {self.kind} needs `{kind.needs}`")

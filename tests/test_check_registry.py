@@ -73,7 +73,7 @@ def test_an_unknown_kind_names_the_close_matches(project, run_cli):
     project.write_params()
     result = run_cli("gate")
     assert result.exit_code == 2
-    assert "unknown check kind 'max_drop_vs_bsae'" in result.stderr and "did you mean max_drop_vs_base" in result.stderr
+    assert "unknown check kind 'max_drop_vs_bsae'" in result.stderr and "did you mean 'max_drop_vs_base'" in result.stderr
 
 
 def test_a_kind_cannot_be_registered_twice(median_kind):

@@ -18,7 +18,7 @@ def test_builtin_providers_and_capabilities():
 
     assert {"complete", "plan", "next_token_probs"} <= get_provider("hf").capabilities
     assert {"complete", "chat"} <= get_provider("openai-compatible").capabilities
-    with pytest.raises(KeyError, match=r"unknown provider 'openai-compatibel'; did you mean openai-compatible"):
+    with pytest.raises(KeyError, match=r"unknown provider 'openai-compatibel'; did you mean 'openai-compatible'"):
         get_provider("openai-compatibel")
 
 
@@ -36,7 +36,7 @@ def test_an_unknown_provider_in_params_is_exit_2_with_close_matches(project, run
     project.params["evaluate"] = {"backend": "hff"}
     project.write_params()
     result = run_cli("evaluate")
-    assert result.exit_code == 2 and "unknown provider 'hff'; did you mean hf" in result.stderr
+    assert result.exit_code == 2 and "unknown provider 'hff'; did you mean 'hf'" in result.stderr
 
 
 @pytest.fixture

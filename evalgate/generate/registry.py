@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalgate.names import lookup
+from evalgate.registry import Registry, registry
 
 if TYPE_CHECKING:
     from evalgate.config import Params
@@ -60,7 +60,9 @@ class Provider:
     in_process: bool
 
 
-PROVIDERS: dict[str, Provider] = {}
+PROVIDERS: Registry[Provider] = registry("provider")
+"""Every provider, by name: the built-ins (generation: evalgate.generate.providers; judges:
+evalgate.judging.providers), imported on the first lookup, and any a plugin registers."""
 
 
 def provider(
@@ -82,8 +84,7 @@ def provider(
 
 
 def get_provider(name: str) -> Provider:
-    _load_builtins()
-    return lookup(PROVIDERS, name, "provider")
+    return PROVIDERS.lookup(name)
 
 
 def make_backend(name: str, ctx: ProviderContext, *, needs: set[str] = frozenset()) -> Backend:  # type: ignore[assignment]
@@ -95,12 +96,3 @@ def make_backend(name: str, ctx: ProviderContext, *, needs: set[str] = frozenset
     if missing:
         raise ConfigError(f"provider {name!r} cannot {', '.join(sorted(missing))} (it offers {', '.join(sorted(found.capabilities))})")
     return found.factory(ctx)
-
-
-def _load_builtins() -> None:
-    """The built-in providers register on import (cheap: their heavy imports are inside)."""
-    import evalgate.generate.providers  # noqa: F401
-
-    # The judge's providers register here too (one registry), but no generation stage can use
-    # them (they neither complete nor pair), so they are not part of evaluate's dependencies.
-    import evalgate.judging.providers  # noqa: F401  # dvc: validation only

@@ -8,7 +8,6 @@ could not be scored; it is stored with the reason and counts against coverage.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -16,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from evalgate.errors import ConfigError
+from evalgate.registry import Registry, UnknownName, registry
 from evalgate.yamlconf import StrictModel, format_validation_error
 
 
@@ -50,7 +50,9 @@ class Scorer:
 
 
 S = TypeVar("S", bound=type[Scorer])
-_REGISTRY: dict[str, type[Scorer]] = {}
+SCORERS: Registry[type[Scorer]] = registry("scorer")
+"""Every scorer class, by name: the built-ins (evalgate.scorers.builtin, imported on the first
+lookup) and any a plugin registers."""
 
 
 def scorer(
@@ -59,36 +61,28 @@ def scorer(
     """Register a Scorer subclass. Binary scorers range over [0, 1] unless told otherwise."""
 
     def register(cls: S) -> S:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"scorer '{name}' is already registered by {_REGISTRY[name].__qualname__}")
+        if name in SCORERS and SCORERS[name] is not cls:
+            raise ValueError(f"scorer '{name}' is already registered by {SCORERS[name].__qualname__}")
         cls.name = name
         cls.higher_is_better = higher_is_better
         cls.binary = binary
         cls.value_range = value_range if value_range is not None else ((0.0, 1.0) if binary else None)
-        _REGISTRY[name] = cls
+        SCORERS[name] = cls
         return cls
 
     return register
 
 
-def _load_builtins() -> None:
-    from evalgate.scorers import builtin  # noqa: F401  (registers on import)
-
-
 def available() -> list[str]:
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return sorted(SCORERS)
 
 
 def lookup(name: str) -> type[Scorer]:
     """The scorer class for `name`; an unknown name fails with the close matches."""
-    _load_builtins()
     try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-        raise ConfigError(f"unknown scorer '{name}'; {hint}available: {', '.join(sorted(_REGISTRY))}") from None
+        return SCORERS.lookup(name)
+    except UnknownName as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build(name: str, params: dict[str, Any] | None, *, source: str = "scorer", lines: dict | None = None) -> Scorer:

@@ -97,6 +97,7 @@ def check_adapter(root: Path, ev: EvaluateParams, ref: BaseModelRef, base_hash: 
 
 def make_backend(params: Params, ref: BaseModelRef, tokenizer: Any, adapter_dir: Path, base_sha: str = "") -> Backend:
     """The backend `evaluate.backend` names (evalgate.generate.registry)."""
+    import evalgate.generate.providers  # noqa: F401  (the built-in providers, which the name may pick)
     from evalgate.generate.registry import ProviderContext
     from evalgate.generate.registry import make_backend as make
 

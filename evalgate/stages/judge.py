@@ -292,6 +292,7 @@ def plan_requests(planner: Planner, items: list[Item], rubrics_of: dict[str, lis
 
 
 def make_judge(params: Params) -> Any:
+    import evalgate.judging.providers  # noqa: F401  (the built-in judges, which the name may pick)
     from evalgate.generate.registry import ProviderContext, get_provider
 
     prov = get_provider(params.judge.provider)
