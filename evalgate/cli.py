@@ -21,7 +21,6 @@ app = typer.Typer(
     name="evalgate",
     help="Evaluation-first CI gate and regression harness for fine-tuned LLMs.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: no boxes, no `<bool>` metavars
 )
@@ -427,6 +426,72 @@ def list_providers() -> None:
         where = "in-process" if found.in_process else "remote"
         typer.echo(f"{name:18s} {where}; {', '.join(sorted(found.capabilities))}")
         typer.echo(f"{'':18s} {found.description}")
+
+
+cache_app = typer.Typer(
+    help="The evalgate cache directory (EVALGATE_CACHE_DIR, else ~/.cache/evalgate): sizes by kind, and pruning.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.callback()
+@user_errors
+def cache_info(ctx: typer.Context) -> None:
+    """Each kind of cached entry: how many, how big, the oldest and newest (ages in days or
+    hours). Every entry is content-addressed: deleting one only means recomputing it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from evalgate.caches import KINDS, age, human_bytes, others, usage
+    from evalgate.config import cache_dir
+
+    root = cache_dir()
+    typer.echo(f"{root}")
+    typer.echo(f"  {'kind':13s} {'entries':>8s} {'size':>9s} {'oldest':>7s} {'newest':>7s}  holds")
+    total = 0
+    for kind in KINDS:
+        u = usage(root, kind)
+        total += u.bytes
+        pruned = "" if kind.by_age else " (not pruned by age)"
+        typer.echo(f"  {kind.name:13s} {u.entries:8,d} {human_bytes(u.bytes):>9s} {age(u.oldest):>7s} {age(u.newest):>7s}  {kind.holds}{pruned}")
+    for p in others(root):
+        typer.echo(f"  other: {p.name} (not evalgate's; left alone)")
+    typer.echo(f"  {'total':13s} {'':8s} {human_bytes(total):>9s}")
+
+
+@cache_app.command("prune")
+@user_errors
+def cache_prune(
+    older_than: Annotated[
+        float | None, typer.Option("--older-than", help="Remove entries not used (or written) for this many days.", min=0)
+    ] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Only this kind (repeatable); without --older-than, all of it.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Remove every kind, every entry.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; remove nothing.")] = False,
+) -> None:
+    """Remove cached entries by age, by kind, or all. Nothing is lost but time: the next run
+    recomputes what it needs."""
+    from evalgate.caches import KINDS, human_bytes, kinds_named, prune
+    from evalgate.config import cache_dir
+    from evalgate.errors import InputError
+
+    if older_than is None and not kind and not everything:
+        raise InputError("say what to prune: --older-than DAYS, --kind NAME (e.g. --kind states) or --all; see `evalgate cache`")
+    if everything and (kind or older_than is not None):
+        raise InputError("--all removes everything: leave out --kind and --older-than, or leave out --all")
+    picked = kinds_named(kind) if kind else [k for k in KINDS if everything or k.by_age]
+    root = cache_dir()
+    verb = "would remove" if dry_run else "removed"
+    entries = size = 0
+    for k in picked:
+        done = prune(root, k, older_than_days=older_than, dry_run=dry_run)
+        entries, size = entries + done.entries, size + done.bytes
+        if done.entries:
+            freed = f", {human_bytes(done.bytes)}" if done.bytes or not dry_run else ""
+            typer.echo(f"{k.name}: {verb} {done.entries:,d} entries{freed}")
+    what = f"older than {older_than:g} days" if older_than is not None else "all"
+    typer.echo(f"{root}: {verb} {entries:,d} entries ({what}){'' if dry_run else f', {human_bytes(size)} freed'}")
 
 
 def main() -> None:
