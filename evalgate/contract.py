@@ -76,6 +76,27 @@ class ScoreRow(_Model):
     candidate_explanation: str = ""
 
 
+class PredictionRow(_Model):
+    """One golden item's answer from one side (`runs/<side>/predictions.jsonl`): what evaluate
+    writes and the judge and the report read."""
+
+    task: str
+    id: str
+    prompt_sha256: str
+    output: str
+    tokens: int
+    latency_s: float
+    finish_reason: str
+    generation_config_sha256: str
+
+
+def read_predictions(path: Path) -> dict[tuple[str, str], PredictionRow]:
+    """(task, id) -> the answer, from one side's predictions file; clear errors naming the line."""
+    if not path.is_file():
+        raise InputError(f"{path}: missing; run `evalgate evaluate` (or `dvc repro`) first")
+    return {(r.task, r.id): r for r in read_rows(path, PredictionRow, rewrite="rerun `evalgate evaluate`")}
+
+
 class JudgeRow(_Open):
     """One judge request's outcome for one item: pointwise (one side) or pairwise (one order)."""
 

@@ -164,7 +164,10 @@ def write_run(
                 })
             for side, outs in (("base", t.base_out), ("candidate", t.cand_out)):
                 cut = i < truncated.get((t.name, side), 0)
-                preds[side].append({"task": t.name, "id": item, "output": outs[i], "tokens": 64 if cut else 10, "finish_reason": "length" if cut else "stop"})
+                preds[side].append({
+                    "task": t.name, "id": item, "prompt_sha256": "p" * 64, "output": outs[i], "tokens": 64 if cut else 10,
+                    "latency_s": 0.1, "finish_reason": "length" if cut else "stop", "generation_config_sha256": "g" * 64,
+                })  # fmt: skip
     for side, p in preds.items():
         (root / "runs" / side).mkdir(parents=True, exist_ok=True)
         (root / "runs" / side / "predictions.jsonl").write_bytes(jsonl_bytes(p))

@@ -828,5 +828,6 @@ def test_answers_holding_unicode_line_separators_are_read_whole(tmp_path):
     from evalgate.stages.judge import _read_predictions
 
     path = tmp_path / "predictions.jsonl"
-    path.write_bytes(jsonl_bytes([{"task": "t", "id": "1", "output": "a\u2028b\x85c\x1ed"}, {"task": "t", "id": "2", "output": "e"}]))
+    row = {"prompt_sha256": "p", "tokens": 3, "latency_s": 0.1, "finish_reason": "stop", "generation_config_sha256": "g"}
+    path.write_bytes(jsonl_bytes([{**row, "task": "t", "id": "1", "output": "a\u2028b\x85c\x1ed"}, {**row, "task": "t", "id": "2", "output": "e"}]))
     assert _read_predictions(path) == {("t", "1"): "a\u2028b\x85c\x1ed", ("t", "2"): "e"}

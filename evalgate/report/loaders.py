@@ -26,6 +26,7 @@ from evalgate.contract import (
     TrainMeta,
     TrainMetrics,
     parse,
+    read_predictions,
     read_scored_stage,
 )
 from evalgate.errors import EvalgateError, InputError
@@ -166,8 +167,13 @@ def _load_predictions(inputs: Inputs) -> None:
         if not path.is_file():
             inputs.note("answers", f"{inputs.rel(path)} is missing; answers are not shown")
             continue
+        try:
+            rows = read_predictions(path)
+        except InputError as exc:
+            inputs.note("answers", f"{exc}; answers are not shown".replace(str(path), inputs.rel(path)))
+            continue
         inputs.record(path)
-        inputs.predictions[side] = {(str(r.get("task")), str(r.get("id"))): r for r in _jsonl(path)}
+        inputs.predictions[side] = {key: row.model_dump() for key, row in rows.items()}
 
 
 def _load_golden(inputs: Inputs) -> None:

@@ -17,18 +17,17 @@ from typing import Any
 from evalgate import __version__
 from evalgate.adapter import adapter_sha256, missing_files, trained_on
 from evalgate.artifacts import (
-    jsonl_bytes,
     package_versions,
     sha256_bytes,
     sha256_file,
     sha256_json,
     sha256_text,
-    write_bytes_atomic,
 )
 from evalgate.config import EvaluateParams, Params
 from evalgate.contract import (
     PATHS,
     SCHEMA_VERSION,
+    PredictionRow,
     ScoreRow,
     StageMetrics,
     read_train_meta,
@@ -263,7 +262,7 @@ def run_evaluate(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     runs_dir = root / ev.runs_dir
     for side in SIDES:
         rows = [r for run in runs for r in prediction_rows(run, outputs[side][run.task.name])]
-        write_bytes_atomic(runs_dir / side / "predictions.jsonl", jsonl_bytes(rows))
+        write_rows(runs_dir / side / "predictions.jsonl", rows, PredictionRow)
     scores_bytes = write_rows(runs_dir / "scores.jsonl", (row for st in scored for row in st.rows), ScoreRow)
 
     provenance = {

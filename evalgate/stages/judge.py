@@ -10,7 +10,6 @@ the gate always reads a current figure and can hold a judge that has not earned 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from evalgate.contract import (
     ScoreRow,
     StageMetrics,
     check_fresh,
+    read_predictions,
     read_scored_stage,
     write_artifact,
     write_rows,
@@ -194,20 +194,7 @@ def load_calibration(path: Path, tasks: dict[str, Task], rubrics_of: dict[str, l
 
 
 def _read_predictions(path: Path) -> dict[tuple[str, str], str]:
-    if not path.is_file():
-        raise InputError(f"{path}: missing; run `evalgate evaluate` (or `dvc repro`) first")
-    out = {}
-    # Rows end in "\n" only: an answer may hold U+2028 or another character str.splitlines()
-    # would break a line at (JSON keeps them raw).
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            out[(str(row["task"]), str(row["id"]))] = str(row["output"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise InputError(f"{path}:{lineno}: not a prediction row; rerun `evalgate evaluate`") from None
-    return out
+    return {key: row.output for key, row in read_predictions(path).items()}
 
 
 class Planner:
