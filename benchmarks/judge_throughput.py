@@ -31,9 +31,10 @@ def main() -> int:
     from evalgate.config import JudgeParams
     from evalgate.judging.cache import JudgeCache
     from evalgate.judging.engine import HostedRunner, Ledger, RetryPolicy
+    from evalgate.judging.planning import Plan, Planned, Planner
     from evalgate.judging.providers.openai_api import OpenAIJudge
     from evalgate.judging.rubric import load_rubrics
-    from evalgate.stages.judge import Plan, Planned, Planner, execute
+    from evalgate.judging.running import execute
     from evalgate.tasks import load_golden, load_tasks
     from tests.judge_server import JudgeTestServer
 

@@ -29,9 +29,9 @@ def main() -> int:
     args = ap.parse_args()
 
     from evalgate.config import JudgeParams, load_params
+    from evalgate.judging.planning import Planner, attached_rubrics
     from evalgate.judging.providers.local import LocalJudge
     from evalgate.judging.rubric import load_rubrics
-    from evalgate.stages.judge import Planner, attached_rubrics
     from evalgate.tasks import load_golden, load_tasks
 
     os.chdir(ROOT)
